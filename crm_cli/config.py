@@ -1,0 +1,144 @@
+"""Personal settings: a TOML file in the platform's config dir (CRM_CONFIG_DIR overrides).
+
+Team-wide settings (lifecycle stages, thresholds, targets) live in the database's
+``settings`` table instead, so every user of the file shares them; both are
+declared in ``KEYS`` with their scope so ``crm config`` can say which is which.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crm_cli.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str
+    scope: str  # "personal" (config file) or "team" (database settings table)
+    type: str  # "str", "list", "int"
+    default: Any
+    help: str
+
+
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        Key("user.default", "personal", "str", None, "acting user when --as and CRM_USER are unset (default: login name)"),
+        Key("phone.region", "personal", "str", None, "region for phone numbers written without +country code, e.g. ES"),
+        Key("money.currency", "personal", "str", "EUR", "currency for amounts given without one (ISO 4217)"),
+        Key("time.zone", "personal", "str", None, "IANA time zone for input and display (default: the system's)"),
+        Key("smtp.host", "personal", "str", None, "SMTP server for outgoing mail"),
+        Key("smtp.port", "personal", "int", 587, "SMTP port"),
+        Key("smtp.user", "personal", "str", None, "SMTP login"),
+        Key("smtp.password_env", "personal", "str", None, "name of the environment variable holding the SMTP password"),
+        Key("contact.stages", "team", "list", ["lead", "prospect", "customer", "churned"], "lifecycle stages, in order"),
+    ]
+}
+
+_cache: dict[str, Any] | None = None
+_cache_path: Path | None = None
+
+
+def config_dir() -> Path:
+    env = os.environ.get("CRM_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("crm", appauthor=False))
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def load() -> dict[str, Any]:
+    """Read the personal config file as flat dotted keys (empty if there is none)."""
+    global _cache, _cache_path
+    path = config_path()
+    if _cache is not None and _cache_path == path:
+        return _cache
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        data = {}
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
+    _cache, _cache_path = _flatten(data), path
+    return _cache
+
+
+def get(name: str) -> Any:
+    """Return a personal setting, or its default."""
+    key = KEYS.get(name)
+    value = load().get(name)
+    if value is None and key is not None:
+        return key.default
+    return value
+
+
+def key(name: str) -> Key:
+    if name not in KEYS:
+        raise InvalidInput(f"unknown config key '{name}'; known keys: {', '.join(sorted(KEYS))}")
+    return KEYS[name]
+
+
+def coerce(k: Key, text: str) -> Any:
+    if k.type == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidInput(f"{k.name} takes a whole number, not '{text}'") from None
+    if k.type == "list":
+        items = [p.strip() for p in text.split(",") if p.strip()]
+        if not items:
+            raise InvalidInput(f"{k.name} takes a comma-separated list")
+        return items
+    return text
+
+
+def save_personal(name: str, value: Any) -> Path:
+    """Set (or with None, remove) a personal key and write the TOML file atomically."""
+    global _cache
+    import tomli_w
+
+    path = config_path()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        data = {}
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
+    node = data
+    parts = name.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    with open(tmp, "wb") as f:
+        tomli_w.dump(data, f)
+    os.replace(tmp, path)
+    _cache = None
+    return path

@@ -1,0 +1,732 @@
+"""Contacts (people): the rules for adding, editing, tagging, deleting and listing them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_cli.domain import settings, users, validate
+from crm_cli.errors import InvalidInput, NotFound
+from crm_cli.storage import contacts as store
+from crm_cli.storage import graph
+from crm_cli.storage import orgs as org_store
+from crm_cli.storage.db import Db, Transaction, transaction
+
+ADDRESS = ("street", "city", "region", "postal_code", "country")
+TEXT_FIELDS = ("title", "source", *ADDRESS)
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    value: str
+    label: str | None = None
+    primary: bool = False
+    status: str = "ok"
+    status_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    value: str
+    label: str | None = None
+    primary: bool = False
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    name: str
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    org_id: int | None
+    org: str | None
+    emails: tuple[Email, ...]
+    phones: tuple[Phone, ...]
+    tags: tuple[str, ...]
+    stage: str | None
+    source: str | None
+    owner_id: int | None
+    owner: str | None
+    consent: str
+    consent_at: str | None
+    birthday: str | None
+    street: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None
+    custom: dict = field(default_factory=dict)
+    social: dict = field(default_factory=dict)
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape (documented in README.md)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "title": self.title,
+            "org_id": self.org_id,
+            "org": self.org,
+            "emails": [
+                {"value": e.value, "label": e.label, "primary": e.primary, "status": e.status}
+                for e in self.emails
+            ],
+            "phones": [
+                {"value": p.value, "label": p.label, "primary": p.primary, "raw": p.raw}
+                for p in self.phones
+            ],
+            "tags": list(self.tags),
+            "stage": self.stage,
+            "source": self.source,
+            "owner_id": self.owner_id,
+            "owner": self.owner,
+            "consent": self.consent,
+            "consent_at": self.consent_at,
+            "birthday": self.birthday,
+            "street": self.street,
+            "city": self.city,
+            "region": self.region,
+            "postal_code": self.postal_code,
+            "country": self.country,
+            "custom": dict(self.custom),
+            "social": dict(self.social),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load(db: Db, rows: list[dict]) -> list[Contact]:
+    """Build Contacts from stored rows, fetching emails, phones and tags in batches."""
+    ids = [r["id"] for r in rows]
+    emails = store.emails_of(db, ids)
+    phones = store.phones_of(db, ids)
+    tags = store.tags_of(db, ids)
+    out = []
+    for r in rows:
+        out.append(
+            Contact(
+                id=r["id"],
+                name=r["name"],
+                first_name=r["first_name"],
+                last_name=r["last_name"],
+                title=r["title"],
+                org_id=r["org_id"],
+                org=r["org"],
+                emails=tuple(
+                    Email(e["value"], e["label"], bool(e["is_primary"]), e["status"], e["status_at"])
+                    for e in emails[r["id"]]
+                ),
+                phones=tuple(
+                    Phone(p["value"], p["label"], bool(p["is_primary"]), p["raw"]) for p in phones[r["id"]]
+                ),
+                tags=tuple(tags[r["id"]]),
+                stage=r["stage"],
+                source=r["source"],
+                owner_id=r["owner_id"],
+                owner=r["owner"],
+                consent=r["consent"],
+                consent_at=r["consent_at"],
+                birthday=r["birthday"],
+                street=r["street"],
+                city=r["city"],
+                region=r["region"],
+                postal_code=r["postal_code"],
+                country=r["country"],
+                custom=json.loads(r["custom"] or "{}"),
+                social=json.loads(r["social"] or "{}"),
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
+            )
+        )
+    return out
+
+
+def get(db: Db, contact_id: int) -> Contact:
+    """Return one contact by id."""
+    row = store.get(db, contact_id)
+    if row is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return load(db, [row])[0]
+
+
+def get_many(db: Db, ids: list[int]) -> list[Contact]:
+    return load(db, store.get_many(db, ids))
+
+
+def list_contacts(db: Db, filter_args: list[str] | None = None, *, sort=None, limit=None, now=None) -> list[Contact]:
+    """Return contacts matching the filter arguments (ANDed)."""
+    from crm_cli.domain.selectors import where_for
+
+    where, params = where_for(filter_args, "contacts", now=now)
+    return load(db, store.select(db, where, params, sort=sort, limit=limit))
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass
+class Draft:
+    """A contact's complete desired state, validated and normalised."""
+
+    row: dict
+    emails: list[tuple[str, str | None]]  # (value, label), primary first
+    phones: list[tuple[str, str, str | None]]  # (value, raw, label), primary first
+    tags: list[str]
+    org: str | None  # organization name to link (created if missing); None = no org
+    owner: str | None = None  # owner name/email; None = keep / default
+
+
+def split_name(name: str) -> tuple[str | None, str | None]:
+    """Split 'Ana García López' into ('Ana', 'García López')."""
+    parts = name.split()
+    if not parts:
+        return None, None
+    if len(parts) == 1:
+        return parts[0], None
+    return parts[0], " ".join(parts[1:])
+
+
+def _emails(values: Iterable[str]) -> list[tuple[str, str | None]]:
+    out: list[tuple[str, str | None]] = []
+    seen = set()
+    for v in values or ():
+        label, addr = validate.split_label(v)
+        addr = validate.email(addr)
+        if addr not in seen:
+            seen.add(addr)
+            out.append((addr, label))
+    return out
+
+
+def _phones(values: Iterable[str]) -> list[tuple[str, str, str | None]]:
+    out: list[tuple[str, str, str | None]] = []
+    seen = set()
+    for v in values or ():
+        label, num = validate.split_label(v)
+        value, raw = validate.phone(num)
+        if value not in seen:
+            seen.add(value)
+            out.append((value, raw, label))
+    return out
+
+
+def _kv(items: Iterable[str] | dict | None, what: str, base: dict | None = None) -> dict:
+    out = dict(base or {})
+    if isinstance(items, dict):
+        pairs = [(str(k), "" if v is None else str(v)) for k, v in items.items()]
+        for k, _ in pairs:
+            validate.key_value(f"{k}=x", what)
+    else:
+        pairs = [validate.key_value(i, what) for i in items or ()]
+    for k, v in pairs:
+        if v == "":
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+def draft(
+    db: Db,
+    name: str | None = None,
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    emails: Iterable[str] = (),
+    phones: Iterable[str] = (),
+    title: str | None = None,
+    org: str | None = None,
+    tags: Iterable[str] = (),
+    source: str | None = None,
+    owner: str | None = None,
+    stage: str | None = None,
+    consent: str | None = None,
+    birthday: str | None = None,
+    street: str | None = None,
+    city: str | None = None,
+    region: str | None = None,
+    postal_code: str | None = None,
+    country: str | None = None,
+    fields: Iterable[str] | dict = (),
+    social: Iterable[str] | dict = (),
+    stages: list[str] | None = None,
+) -> Draft:
+    """Validate a new contact's values (no writes)."""
+    from crm_cli.domain import dates
+
+    em = _emails(emails)
+    name = validate.text(name)
+    first_name, last_name = validate.text(first_name), validate.text(last_name)
+    if name is None:
+        joined = " ".join(p for p in (first_name, last_name) if p)
+        name = joined or (em[0][0] if em else None)
+        if name is None:
+            raise InvalidInput("a contact needs a name, --first/--last, or an --email")
+    elif first_name is None and last_name is None:
+        first_name, last_name = split_name(name)
+    stages = stages if stages is not None else settings.stages(db)
+    row = {
+        "name": name,
+        "first_name": first_name,
+        "last_name": last_name,
+        "title": validate.text(title),
+        "source": validate.text(source),
+        "street": validate.text(street),
+        "city": validate.text(city),
+        "region": validate.text(region),
+        "postal_code": validate.text(postal_code),
+        "country": validate.text(country),
+        "stage": validate.stage(stage, stages) if stage else (stages[0] if stages else None),
+        "consent": validate.consent(consent) if consent else "unknown",
+        "birthday": dates.parse_birthday(birthday) if birthday else None,
+        "custom": json.dumps(_kv(fields, "field"), ensure_ascii=False, sort_keys=True),
+        "social": json.dumps(_kv(social, "social"), ensure_ascii=False, sort_keys=True),
+    }
+    return Draft(
+        row=row,
+        emails=em,
+        phones=_phones(phones),
+        tags=validate.tags(tags),
+        org=validate.text(org),
+        owner=validate.text(owner),
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _resolve_org(db: Db, tx: Transaction, name: str | None, cache: dict | None = None) -> int | None:
+    """Find the organization by name (case-insensitive), creating it when there is none."""
+    if name is None:
+        return None
+    key = name.casefold()
+    if cache is not None and key in cache:
+        return cache[key]
+    ids = org_store.ids_by_name(db, name)
+    if len(ids) > 1:
+        listing = ", ".join(f"{i} {n}" for i, n in org_store.names(db, ids))
+        raise InvalidInput(f"organization name '{name}' matches {len(ids)} organizations ({listing}); use its id")
+    if ids:
+        oid = ids[0]
+    else:
+        oid = tx.insert(
+            "orgs", {"name": name, "owner_id": tx.actor_id, "custom": "{}", "created_at": tx.at, "updated_at": tx.at}
+        )
+    if cache is not None:
+        cache[key] = oid
+    return oid
+
+
+def _org_ref(db: Db, tx: Transaction, org: str | None, cache: dict | None = None) -> int | None:
+    """An org given as '#12'/'12' (id) or a name."""
+    if org is None:
+        return None
+    if org.isdigit() and not org_store.ids_by_name(db, org):
+        if org_store.get(db, int(org)) is None:
+            raise NotFound(f"no organization with id {org}")
+        return int(org)
+    return _resolve_org(db, tx, org, cache)
+
+
+def _insert_children(tx: Transaction, cid: int, d: Draft) -> None:
+    for i, (value, label) in enumerate(d.emails):
+        tx.insert("emails", {"contact_id": cid, "value": value, "label": label, "is_primary": int(i == 0)})
+    for i, (value, raw, label) in enumerate(d.phones):
+        tx.insert(
+            "phones", {"contact_id": cid, "value": value, "raw": raw, "label": label, "is_primary": int(i == 0)}
+        )
+    for t in d.tags:
+        tx.insert("contact_tags", {"contact_id": cid, "tag": t})
+
+
+def add(db: Db, name: str | None = None, **values) -> Contact:
+    """Add a contact (and its organization when --org names a new one) as one change set."""
+    d = draft(db, name, **values)
+    with transaction(db, f"contact add {d.row['name']}") as tx:
+        cid = _write_new(db, tx, d)
+    return get(db, cid)
+
+
+def _write_new(db: Db, tx: Transaction, d: Draft) -> int:
+    row = dict(d.row)
+    row["org_id"] = _org_ref(db, tx, d.org)
+    row["owner_id"] = users.resolve_id(db, d.owner) if d.owner else tx.actor_id
+    if row["consent"] != "unknown":
+        row["consent_at"] = tx.at
+    row["created_at"] = row["updated_at"] = tx.at
+    cid = tx.insert("contacts", row)
+    _insert_children(tx, cid, d)
+    return cid
+
+
+def add_many(db: Db, records: Iterable[dict], *, label: str = "contact add (bulk)", batch: int = 5000) -> list[int]:
+    """Add many contacts in one change set, validating every record before writing any.
+
+    Records use the keyword names of ``draft`` (name, emails, phones, tags, org, ...),
+    plus ``created_at`` to keep the creation time a record had in another system.
+    A bad record raises InvalidInput naming its position; nothing is written then.
+    """
+    from crm_cli.domain import dates
+
+    drafts: list[Draft] = []
+    stages = settings.stages(db)
+    for n, rec in enumerate(records, 1):
+        if not isinstance(rec, dict):
+            raise InvalidInput(f"record {n}: expected an object")
+        rec = dict(rec)
+        try:
+            created = rec.pop("created_at", None)
+            d = draft(db, rec.pop("name", None), stages=stages, **rec)
+            if created:
+                d.row["created_at"] = dates.to_db(dates.parse_when(str(created)))
+            drafts.append(d)
+        except InvalidInput as e:
+            raise InvalidInput(f"record {n}: {e}") from None
+        except TypeError as e:
+            raise InvalidInput(f"record {n}: unknown key ({e})") from None
+    ids: list[int] = []
+    with transaction(db, label) as tx:
+        orgs_cache: dict = {}
+        owners: dict = {}
+        for start in range(0, len(drafts), batch):
+            chunk = drafts[start : start + batch]
+            rows = []
+            for d in chunk:
+                row = dict(d.row)
+                row["org_id"] = _org_ref(db, tx, d.org, orgs_cache)
+                if d.owner:
+                    if d.owner not in owners:
+                        owners[d.owner] = users.resolve_id(db, d.owner)
+                    row["owner_id"] = owners[d.owner]
+                else:
+                    row["owner_id"] = tx.actor_id
+                row["consent_at"] = tx.at if row["consent"] != "unknown" else None
+                row.setdefault("created_at", tx.at)
+                row["updated_at"] = tx.at
+                rows.append(row)
+            new_ids = tx.insert_many("contacts", rows)
+            emails, phones, tags = [], [], []
+            for cid, d in zip(new_ids, chunk):
+                emails += [
+                    {"contact_id": cid, "value": v, "label": lab, "is_primary": int(i == 0),
+                     "status": "ok", "status_at": None}  # fmt: skip
+                    for i, (v, lab) in enumerate(d.emails)
+                ]
+                phones += [
+                    {"contact_id": cid, "org_id": None, "value": v, "raw": raw, "label": lab,
+                     "is_primary": int(i == 0)}  # fmt: skip
+                    for i, (v, raw, lab) in enumerate(d.phones)
+                ]
+                tags += [{"contact_id": cid, "tag": t} for t in d.tags]
+            tx.insert_many("emails", emails)
+            tx.insert_many("phones", phones)
+            tx.insert_many("contact_tags", tags)
+            ids += new_ids
+            tx.checkpoint()
+    return ids
+
+
+def _current_draft(c: Contact) -> Draft:
+    row = {
+        "name": c.name,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "title": c.title,
+        "source": c.source,
+        "street": c.street,
+        "city": c.city,
+        "region": c.region,
+        "postal_code": c.postal_code,
+        "country": c.country,
+        "stage": c.stage,
+        "consent": c.consent,
+        "birthday": c.birthday,
+        "custom": json.dumps(c.custom, ensure_ascii=False, sort_keys=True),
+        "social": json.dumps(c.social, ensure_ascii=False, sort_keys=True),
+    }
+    return Draft(
+        row=row,
+        emails=[(e.value, e.label) for e in c.emails],
+        phones=[(p.value, p.raw or p.value, p.label) for p in c.phones],
+        tags=list(c.tags),
+        org=c.org,
+        owner=c.owner,
+    )
+
+
+def _sync_children(db: Db, tx: Transaction, c: Contact, d: Draft) -> bool:
+    """Make the stored emails, phones and tags equal the draft's; return whether any changed."""
+    changed = False
+    have = {r["value"]: r for r in store.emails_of(db, [c.id])[c.id]}
+    want = {v: (label, i == 0) for i, (v, label) in enumerate(d.emails)}
+    for v, r in have.items():
+        if v not in want:
+            tx.delete("emails", r["id"])
+            changed = True
+    for v, (label, primary) in want.items():
+        if v in have:
+            changed |= tx.update("emails", have[v]["id"], {"label": label, "is_primary": int(primary)})
+        else:
+            tx.insert("emails", {"contact_id": c.id, "value": v, "label": label, "is_primary": int(primary)})
+            changed = True
+    have_p = {r["value"]: r for r in store.phones_of(db, [c.id])[c.id]}
+    want_p = {v: (raw, label, i == 0) for i, (v, raw, label) in enumerate(d.phones)}
+    for v, r in have_p.items():
+        if v not in want_p:
+            tx.delete("phones", r["id"])
+            changed = True
+    for v, (raw, label, primary) in want_p.items():
+        if v in have_p:
+            changed |= tx.update("phones", have_p[v]["id"], {"label": label, "is_primary": int(primary), "raw": raw})
+        else:
+            tx.insert(
+                "phones",
+                {"contact_id": c.id, "value": v, "raw": raw, "label": label, "is_primary": int(primary)},
+            )
+            changed = True
+    tag_rows = store.tag_rows(db, c.id)
+    for t, rid in tag_rows.items():
+        if t not in d.tags:
+            tx.delete("contact_tags", rid)
+            changed = True
+    for t in d.tags:
+        if t not in tag_rows:
+            tx.insert("contact_tags", {"contact_id": c.id, "tag": t})
+            changed = True
+    return changed
+
+
+def _write_draft(db: Db, tx: Transaction, c: Contact, d: Draft) -> bool:
+    values = dict(d.row)
+    values["org_id"] = _org_ref(db, tx, d.org) if d.org != c.org else c.org_id
+    if d.owner != c.owner:
+        values["owner_id"] = users.resolve_id(db, d.owner) if d.owner else None
+    if values.get("consent") != c.consent:
+        values["consent_at"] = tx.at
+    changed = tx.update("contacts", c.id, values)
+    changed |= _sync_children(db, tx, c, d)
+    if changed:
+        tx.update("contacts", c.id, {"updated_at": tx.at})
+    return changed
+
+
+@dataclass
+class Edit:
+    """Changes given on the command line; None means leave as is, '' clears."""
+
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    org: str | None = None
+    add_emails: list[str] = field(default_factory=list)
+    remove_emails: list[str] = field(default_factory=list)
+    add_phones: list[str] = field(default_factory=list)
+    remove_phones: list[str] = field(default_factory=list)
+    add_tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
+    source: str | None = None
+    owner: str | None = None
+    stage: str | None = None
+    consent: str | None = None
+    birthday: str | None = None
+    street: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    fields: list[str] = field(default_factory=list)
+    social: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return all(v is None or v == [] for v in self.__dict__.values())
+
+
+def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
+    from crm_cli.domain import dates
+
+    d = _current_draft(c)
+    row = d.row
+    if e.name is not None:
+        name = validate.text(e.name)
+        if name is None:
+            raise InvalidInput("a contact's name cannot be empty")
+        row["name"] = name
+        if e.first_name is None and e.last_name is None:
+            row["first_name"], row["last_name"] = split_name(name)
+    if e.first_name is not None:
+        row["first_name"] = validate.text(e.first_name)
+    if e.last_name is not None:
+        row["last_name"] = validate.text(e.last_name)
+    if e.name is None and (e.first_name is not None or e.last_name is not None):
+        joined = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
+        if joined:
+            row["name"] = joined
+    for k in TEXT_FIELDS:
+        v = getattr(e, k)
+        if v is not None:
+            row[k] = validate.text(v)
+    if e.stage is not None:
+        row["stage"] = validate.stage(e.stage, stages) if e.stage.strip() else None
+    if e.consent is not None:
+        row["consent"] = validate.consent(e.consent)
+    if e.birthday is not None:
+        row["birthday"] = dates.parse_birthday(e.birthday) if e.birthday.strip() else None
+    if e.fields:
+        row["custom"] = json.dumps(_kv(e.fields, "field", c.custom), ensure_ascii=False, sort_keys=True)
+    if e.social:
+        row["social"] = json.dumps(_kv(e.social, "social", c.social), ensure_ascii=False, sort_keys=True)
+    if e.org is not None:
+        d.org = validate.text(e.org)
+    if e.owner is not None:
+        d.owner = validate.text(e.owner)
+    remove = {validate.email(validate.split_label(x)[1]) for x in e.remove_emails}
+    missing = remove - {v for v, _ in d.emails}
+    if missing:
+        raise InvalidInput(f"contact {c.id} has no email {', '.join(sorted(missing))}")
+    d.emails = [x for x in d.emails if x[0] not in remove]
+    for v, label in _emails(e.add_emails):
+        d.emails = [x for x in d.emails if x[0] != v] + [(v, label)]
+    if e.remove_phones:
+        remove_p = {validate.phone(validate.split_label(x)[1])[0] for x in e.remove_phones}
+        missing = remove_p - {v for v, _, _ in d.phones}
+        if missing:
+            raise InvalidInput(f"contact {c.id} has no phone {', '.join(sorted(missing))}")
+        d.phones = [x for x in d.phones if x[0] not in remove_p]
+    for v, raw, label in _phones(e.add_phones):
+        d.phones = [x for x in d.phones if x[0] != v] + [(v, raw, label)]
+    drop = set(validate.tags(e.remove_tags))
+    d.tags = [t for t in d.tags if t not in drop]
+    d.tags += [t for t in validate.tags(e.add_tags) if t not in d.tags]
+    return d
+
+
+def edit(db: Db, ids: list[int], e: Edit, *, label: str | None = None) -> list[Contact]:
+    """Apply the same edit to these contacts as one change set; return the changed ones."""
+    stages = settings.stages(db)
+    current = get_many(db, ids)
+    if len(current) != len(set(ids)):
+        found = {c.id for c in current}
+        raise NotFound(f"no contact with id {', '.join(str(i) for i in ids if i not in found)}")
+    drafts = [(c, _apply_edit(db, c, e, stages)) for c in current]
+    changed = []
+    what = label or ("contact edit " + (current[0].name if len(current) == 1 else f"{len(current)} contacts"))
+    with transaction(db, what) as tx:
+        for c, d in drafts:
+            if _write_draft(db, tx, c, d):
+                changed.append(c.id)
+    return get_many(db, changed)
+
+
+def tag(db: Db, ids: list[int], tags: list[str], *, remove: bool = False) -> list[Contact]:
+    """Add (or remove) tags on these contacts as one change set."""
+    clean = validate.tags(tags)
+    if not clean:
+        raise InvalidInput("give at least one tag")
+    e = Edit(remove_tags=clean) if remove else Edit(add_tags=clean)
+    verb = "untag" if remove else "tag"
+    return edit(db, ids, e, label=f"contact {verb} {' '.join(clean)}")
+
+
+# ---------------------------------------------------------------- TOML editing
+
+EDITABLE = ("name", "first_name", "last_name", "title", "org", "stage", "source", "owner", "consent",
+            "birthday", *ADDRESS)  # fmt: skip
+
+
+def to_editable(c: Contact) -> dict:
+    """The contact as a plain document for $EDITOR (TOML); ids and timestamps are not editable."""
+    doc: dict[str, Any] = {}
+    for k in EDITABLE:
+        doc[k] = getattr(c, k) or ""
+    doc["tags"] = list(c.tags)
+    doc["emails"] = [{"value": e.value, "label": e.label or ""} for e in c.emails]
+    doc["phones"] = [{"value": p.raw or p.value, "label": p.label or ""} for p in c.phones]
+    doc["custom"] = dict(c.custom)
+    doc["social"] = dict(c.social)
+    return doc
+
+
+def replace_from_editable(db: Db, contact_id: int, doc: dict) -> Contact | None:
+    """Validate an edited document and make the contact equal it; None when nothing changed."""
+    c = get(db, contact_id)
+    unknown = set(doc) - {*EDITABLE, "tags", "emails", "phones", "custom", "social"}
+    if unknown:
+        raise InvalidInput(f"unknown key(s) {', '.join(sorted(unknown))}")
+
+    def s(key):
+        v = doc.get(key, "")
+        if not isinstance(v, str):
+            raise InvalidInput(f"'{key}' must be a string")
+        return v
+
+    def items(key):
+        v = doc.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, dict) and isinstance(x.get("value"), str) for x in v):
+            raise InvalidInput(f"'{key}' must be a list of tables with a 'value'")
+        return [(f"{x['label']}={x['value']}" if x.get("label") else x["value"]) for x in v]
+
+    def mapping(key):
+        v = doc.get(key, {})
+        if not isinstance(v, dict):
+            raise InvalidInput(f"'{key}' must be a table")
+        return v
+
+    tags = doc.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidInput("'tags' must be a list of strings")
+    name = s("name")
+    if not name.strip():
+        raise InvalidInput("a contact's name cannot be empty")
+    d = draft(
+        db, name, first_name=s("first_name") or None, last_name=s("last_name") or None,
+        emails=items("emails"), phones=items("phones"), title=s("title"), org=s("org") or None,
+        tags=tags, source=s("source"), owner=s("owner") or None, stage=s("stage") or None,
+        consent=s("consent") or None, birthday=s("birthday") or None, street=s("street"),
+        city=s("city"), region=s("region"), postal_code=s("postal_code"), country=s("country"),
+        fields=mapping("custom"), social=mapping("social"),
+    )  # fmt: skip
+    if not s("stage"):
+        d.row["stage"] = None
+    if not (s("first_name") or s("last_name")):
+        d.row["first_name"] = d.row["last_name"] = None
+    with transaction(db, f"contact edit {c.name}") as tx:
+        changed = _write_draft(db, tx, c, d)
+    return get(db, contact_id) if changed else None
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def delete(db: Db, ids: list[int], *, cascade: bool = False) -> list[int]:
+    """Delete contacts with their emails, phones and tags; refuse if others refer to them."""
+    with transaction(db, f"contact delete {' '.join(map(str, ids))}") as tx:
+        for cid in ids:
+            if not store.exists(db, cid):
+                raise NotFound(f"no contact with id {cid}")
+            delete_row(db, tx, "contacts", cid, cascade=cascade)
+    return ids
+
+
+def delete_row(db: Db, tx: Transaction, table: str, row_id: int, *, cascade: bool) -> None:
+    """Delete a row, its owned rows and (with cascade) every row referring to it, all logged."""
+    refs = graph.referrers(db, table, row_id)
+    if refs and not cascade:
+        what = "; ".join(f"{len(ids)} {t} ({col})" for t, col, ids in refs)
+        raise InvalidInput(f"{table[:-1]} {row_id} is referred to by {what}: use --cascade to delete them too")
+    for t, _col, ids in refs:
+        for rid in ids:
+            delete_row(db, tx, t, rid, cascade=True)
+    for t, rid in graph.owned_rows(db, table, row_id):
+        tx.delete(t, rid)
+    tx.delete(table, row_id)

@@ -1,0 +1,101 @@
+"""The change log as users see it: history, and undo/redo of whole change sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_cli.errors import Conflict, InvalidInput, NotFound
+from crm_cli.storage import changes as store
+from crm_cli.storage.db import Db, transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Reverted:
+    set_id: int  # the set that was reverted
+    label: str
+    changes: int
+    undo_set_id: int  # the new set recording the revert
+    was_undo: bool  # the reverted set was itself an undo, so this was a redo
+
+
+def sets(db: Db, ref: tuple[str, int] | None = None, *, limit: int | None = 20) -> list[dict]:
+    """Change sets, newest first, optionally only those touching one record."""
+    if ref is None:
+        return store.list_sets(db, limit=limit)
+    return store.list_sets(db, table=ref[0], row_id=ref[1], limit=limit)
+
+
+def with_changes(db: Db, set_rows: list[dict]) -> list[dict]:
+    """Attach each set's changes (table, row, op, before, after) for JSON output."""
+    out = []
+    for s in set_rows:
+        s = dict(s)
+        s["undoable"] = bool(s["undoable"])
+        s["changes"] = [
+            {k: c[k] for k in ("seq", "table_name", "row_id", "op", "before", "after")}
+            for c in store.changes_of(db, s["id"])
+        ]
+        out.append(s)
+    return out
+
+
+def _actor_id(db: Db) -> int | None:
+    from crm_cli.storage import users
+
+    rows = users.find(db, db.actor or "")
+    return rows[0]["id"] if rows else None
+
+
+def _differs(expected: dict | None, current: dict | None) -> bool:
+    if expected is None or current is None:
+        return (expected is None) != (current is None)
+    return any(current.get(k) != v for k, v in expected.items())
+
+
+def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
+    """Revert a change set (default: the acting user's latest); an undo reverted is a redo."""
+    if set_id is None:
+        actor = _actor_id(db)
+        target = store.latest_undoable(db, actor) if actor is not None else None
+        if target is None:
+            raise NotFound("nothing to undo: no change of yours that is not already undone")
+    else:
+        target = store.get_set(db, set_id)
+        if target is None:
+            raise NotFound(f"no change set {set_id}")
+    if not target["undoable"]:
+        raise InvalidInput(
+            f"change set {target['id']} ({target['label']}) records something that happened outside "
+            "the database and cannot be undone"
+        )
+    if target["reverted_by_set_id"] is not None:
+        raise InvalidInput(
+            f"change set {target['id']} was already reverted by set {target['reverted_by_set_id']}"
+            f" (revert that one to redo it: crm undo {target['reverted_by_set_id']})"
+        )
+    changes = store.changes_of(db, target["id"])
+    if not changes:
+        raise InvalidInput(f"change set {target['id']} changed nothing")
+    with transaction(db, f"undo {target['id']} ({target['label']})") as tx:
+        # A row may be touched several times in one set; only its final state must match.
+        final: dict[tuple[str, int], dict | None] = {}
+        for c in changes:
+            final[(c["table_name"], c["row_id"])] = c["after"]
+        conflicts = [
+            key for key, after in final.items() if _differs(after, store.current_row(db, key[0], key[1]))
+        ]
+        if conflicts and not force:
+            later = store.later_sets_touching(db, target["id"], conflicts)
+            named = ", ".join(f"{s['id']} ({s['label']})" for s in later[:8]) or "changes made outside crm"
+            raise Conflict(
+                f"later change sets touched the same records: {named}; undo them first or use --force"
+            )
+        for c in reversed(changes):
+            store.apply_inverse(tx, c)
+        store.mark_revert_of(db, tx.set_id, target["id"])
+        store.mark_reverted(db, target["id"], tx.set_id)
+        if target["reverts_set_id"] is not None:
+            # Reverting an undo redoes the original: it is no longer reverted.
+            store.mark_reverted(db, target["reverts_set_id"], None)
+        new_id = tx.set_id
+    return Reverted(target["id"], target["label"], len(changes), new_id, target["reverts_set_id"] is not None)

@@ -1,0 +1,121 @@
+"""Turn what the user typed into records: filters, and selectors (id, email, name or filter)."""
+
+from __future__ import annotations
+
+import re
+
+from crm_cli.errors import InvalidInput, NotFound
+from crm_cli.storage import contacts as contact_store
+from crm_cli.storage import orgs as org_store
+from crm_cli.storage.db import Db
+
+_EMAIL = re.compile(r"^[^\s@:~<>=!()\"']+@[^\s@:~<>=!()\"']+$")
+# Anything with one of these is read as a filter, not a name.
+_FILTER = re.compile(r"[:~<>=()]|^!|^(has|no|not)\b", re.IGNORECASE)
+
+
+def _spec(entity: str):
+    from crm_cli.storage import filters as compiled
+
+    return {"contacts": compiled.CONTACT_FIELDS, "orgs": compiled.ORG_FIELDS}[entity]
+
+
+def where_for(args: list[str] | None, entity: str, *, now=None) -> tuple[str, list]:
+    """Parse filter arguments (ANDed) for an entity and compile them to a WHERE fragment."""
+    if not args:
+        return "1", []
+    from crm_cli.domain import filters
+    from crm_cli.storage import filters as compiled
+
+    spec = _spec(entity)
+    node = filters.parse(list(args), compiled.filter_types(spec), now=now)
+    return compiled.compile_filter(node, spec)
+
+
+def looks_like_filter(text: str) -> bool:
+    return bool(_FILTER.search(text.strip()))
+
+
+def _listing(pairs: list[tuple[int, str]]) -> str:
+    shown = ", ".join(f"{i} {n}" for i, n in pairs[:10])
+    return shown + (f", … ({len(pairs) - 10} more)" if len(pairs) > 10 else "")
+
+
+def contacts(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
+    """Resolve a contact selector: an id, an email, a name, or a filter.
+
+    An id, email or name must pick exactly one contact (several: an error listing them)
+    unless the selector is a filter, which may pick many when ``many`` is true.
+    """
+    sel = selector.strip()
+    if not sel:
+        raise InvalidInput("empty contact selector")
+    if sel.isdigit():
+        if not contact_store.exists(db, int(sel)):
+            raise NotFound(f"no contact with id {sel}")
+        return [int(sel)]
+    if _EMAIL.match(sel):
+        ids = contact_store.ids_by_email(db, sel)
+        what = f"email {sel.lower()}"
+    elif looks_like_filter(sel):
+        where, params = where_for([sel], "contacts", now=now)
+        ids = contact_store.ids_where(db, where, params)
+        if not ids:
+            raise NotFound(f"no contact matches {sel}")
+        if len(ids) > 1 and not many:
+            raise InvalidInput(
+                f"{sel} matches {len(ids)} contacts ({_listing(contact_store.names(db, ids))}); pick one by id"
+            )
+        return ids
+    else:
+        ids = contact_store.ids_by_name(db, sel)
+        what = f"name '{sel}'"
+    if not ids:
+        raise NotFound(f"no contact with {what}")
+    if len(ids) > 1:
+        raise InvalidInput(
+            f"{what} matches {len(ids)} contacts ({_listing(contact_store.names(db, ids))}); use an id"
+        )
+    return ids
+
+
+def orgs(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
+    """Resolve an organization selector: an id, a name, a domain, or a filter."""
+    sel = selector.strip()
+    if not sel:
+        raise InvalidInput("empty organization selector")
+    if sel.isdigit() and not org_store.ids_by_name(db, sel):
+        if org_store.get(db, int(sel)) is None:
+            raise NotFound(f"no organization with id {sel}")
+        return [int(sel)]
+    if looks_like_filter(sel):
+        where, params = where_for([sel], "orgs", now=now)
+        ids = org_store.ids_where(db, where, params)
+        if not ids:
+            raise NotFound(f"no organization matches {sel}")
+        if len(ids) > 1 and not many:
+            raise InvalidInput(
+                f"{sel} matches {len(ids)} organizations ({_listing(org_store.names(db, ids))}); pick one by id"
+            )
+        return ids
+    ids = org_store.ids_by_name(db, sel) or org_store.ids_by_domain(db, sel)
+    if not ids:
+        raise NotFound(f"no organization named '{sel}'")
+    if len(ids) > 1:
+        raise InvalidInput(f"'{sel}' matches {len(ids)} organizations ({_listing(org_store.names(db, ids))}); use an id")
+    return ids
+
+
+def reference(db: Db, ref: str) -> tuple[str, int]:
+    """Resolve a typed reference such as contact:12, org:"Acme SL" or a contact selector."""
+    kind, sep, rest = ref.partition(":")
+    kinds = {"contact": ("contacts", contacts), "org": ("orgs", orgs), "user": ("users", None)}
+    if sep and kind in kinds:
+        table, fn = kinds[kind]
+        rest = rest.strip().strip("\"'")
+        if fn is None:
+            from crm_cli.domain import users
+
+            return table, users.resolve(db, rest).id
+        return table, fn(db, rest)[0]
+    return "contacts", contacts(db, ref)[0]

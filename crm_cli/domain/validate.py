@@ -1,0 +1,111 @@
+"""Validate and normalise the values contacts and organizations are made of."""
+
+from __future__ import annotations
+
+import re
+
+from crm_cli import config
+from crm_cli.errors import InvalidInput
+
+_LABEL = re.compile(r"^([A-Za-z][A-Za-z0-9_ -]{0,30})=(.+)$")
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_TAG_BAD = re.compile(r"[\s,()\"']")
+
+
+def split_label(text: str) -> tuple[str | None, str]:
+    """Split 'work=ana@x.es' into ('work', 'ana@x.es'); no label gives (None, text)."""
+    m = _LABEL.match(text.strip())
+    if m:
+        return m.group(1).strip().lower(), m.group(2).strip()
+    return None, text.strip()
+
+
+def email(text: str) -> str:
+    """Check an email address's syntax (no DNS) and return it lower-cased."""
+    value = text.strip()
+    if not value:
+        raise InvalidInput("empty email address")
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        info = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as e:
+        raise InvalidInput(f"invalid email address '{value}': {e}") from None
+    return info.normalized.lower()
+
+
+def phone(text: str) -> tuple[str, str]:
+    """Return (value, raw): E.164 when the number parses, else the number as written."""
+    raw = " ".join(text.split())
+    if not raw:
+        raise InvalidInput("empty phone number")
+    if not re.search(r"\d", raw):
+        raise InvalidInput(f"phone number '{raw}' has no digits")
+    import phonenumbers
+
+    region = config.get("phone.region")
+    try:
+        num = phonenumbers.parse(raw, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        return raw, raw
+    if phonenumbers.is_valid_number(num):
+        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), raw
+    return raw, raw
+
+
+def tag(text: str) -> str:
+    """Normalise a tag: lower-case, no spaces, commas, quotes or parentheses."""
+    t = text.strip().lower()
+    if not t:
+        raise InvalidInput("empty tag")
+    if _TAG_BAD.search(t):
+        raise InvalidInput(f"invalid tag '{text}': no spaces, commas, quotes or parentheses")
+    return t
+
+
+def tags(values) -> list[str]:
+    out: list[str] = []
+    for v in values or ():
+        for part in str(v).split(","):
+            if part.strip():
+                t = tag(part)
+                if t not in out:
+                    out.append(t)
+    return out
+
+
+def key_value(text: str, what: str) -> tuple[str, str]:
+    """Parse 'key=value' for --field and --social; an empty value means remove."""
+    if "=" not in text:
+        raise InvalidInput(f"{what} takes key=value, not '{text}'")
+    k, v = text.split("=", 1)
+    k = k.strip()
+    if not _KEY.match(k):
+        raise InvalidInput(f"invalid {what} name '{k}': letters, digits, '_' and '-' only")
+    return k, v.strip()
+
+
+def stage(value: str, stages: list[str]) -> str:
+    s = value.strip().lower()
+    if s not in stages:
+        raise InvalidInput(f"unknown stage '{value}'; stages: {', '.join(stages)}")
+    return s
+
+
+CONSENT = {"unknown": "unknown", "granted": "granted", "yes": "granted", "opted_out": "opted_out",
+           "opted-out": "opted_out", "opt-out": "opted_out", "no": "opted_out"}  # fmt: skip
+
+
+def consent(value: str) -> str:
+    v = value.strip().lower()
+    if v not in CONSENT:
+        raise InvalidInput(f"consent must be granted, opted-out or unknown, not '{value}'")
+    return CONSENT[v]
+
+
+def text(value: str | None) -> str | None:
+    """Strip a free-text value; empty means unset."""
+    if value is None:
+        return None
+    v = value.strip()
+    return v or None

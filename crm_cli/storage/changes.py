@@ -1,0 +1,101 @@
+"""SQL for the change log: history, and reverting a change set (undo / redo)."""
+
+from __future__ import annotations
+
+import json
+
+from crm_cli.storage.db import Db, Transaction, fetch_all, fetch_one
+
+_SET_SELECT = """
+SELECT s.*, u.name AS actor,
+  (SELECT count(*) FROM changes ch WHERE ch.set_id = s.id) AS change_count
+FROM change_sets s LEFT JOIN users u ON u.id = s.actor_id
+"""
+
+# Child tables whose rows name their parent through these keys, so the history of a
+# contact includes its emails, phones and tags.
+_PARENT_KEY = {"contacts": "contact_id", "orgs": "org_id"}
+
+
+def get_set(db: Db, set_id: int) -> dict | None:
+    return fetch_one(db, f"{_SET_SELECT} WHERE s.id = ?", (set_id,))
+
+
+def list_sets(
+    db: Db, *, table: str | None = None, row_id: int | None = None, limit: int | None = 20
+) -> list[dict]:
+    """Change sets, newest first; with table/row_id only those touching that record."""
+    if table is None:
+        return fetch_all(db, f"{_SET_SELECT} ORDER BY s.id DESC LIMIT ?", (-1 if limit is None else limit,))
+    key = _PARENT_KEY.get(table)
+    sql = f"""{_SET_SELECT} WHERE s.id IN (
+        SELECT set_id FROM changes WHERE table_name = ? AND row_id = ?
+        {"UNION SELECT set_id FROM changes WHERE json_extract(coalesce(after, before), ?) = ?" if key else ""}
+    ) ORDER BY s.id DESC LIMIT ?"""
+    params: list = [table, row_id]
+    if key:
+        params += [f"$.{key}", row_id]
+    params.append(-1 if limit is None else limit)
+    return fetch_all(db, sql, params)
+
+
+def changes_of(db: Db, set_id: int) -> list[dict]:
+    """The changes of a set in the order they were made, with before/after decoded."""
+    rows = fetch_all(db, "SELECT * FROM changes WHERE set_id = ? ORDER BY seq", (set_id,))
+    for r in rows:
+        r["before"] = None if r["before"] is None else json.loads(r["before"])
+        r["after"] = None if r["after"] is None else json.loads(r["after"])
+    return rows
+
+
+def latest_undoable(db: Db, actor_id: int) -> dict | None:
+    """The actor's newest set that is undoable, done, not an undo and not reverted."""
+    return fetch_one(
+        db,
+        f"""{_SET_SELECT} WHERE s.actor_id = ? AND s.undoable = 1 AND s.reverts_set_id IS NULL
+            AND s.reverted_by_set_id IS NULL AND s.status IN ('done', 'open')
+            AND EXISTS (SELECT 1 FROM changes ch WHERE ch.set_id = s.id)
+            ORDER BY s.id DESC LIMIT 1""",
+        (actor_id,),
+    )
+
+
+def later_sets_touching(db: Db, set_id: int, rows: list[tuple[str, int]]) -> list[dict]:
+    """Sets after set_id that changed any of these (table, row_id) rows."""
+    if not rows:
+        return []
+    return fetch_all(
+        db,
+        f"""{_SET_SELECT} WHERE s.id IN (
+              SELECT ch.set_id FROM changes ch
+              JOIN json_each(?) j ON ch.table_name = json_extract(j.value, '$[0]')
+                                  AND ch.row_id = json_extract(j.value, '$[1]')
+              WHERE ch.set_id > ?)
+            ORDER BY s.id""",
+        (json.dumps(rows), set_id),
+    )
+
+
+def current_row(db: Db, table: str, row_id: int) -> dict | None:
+    return fetch_one(db, f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+
+
+def apply_inverse(tx: Transaction, change: dict) -> None:
+    """Apply the inverse of one recorded change through the transaction (so it is logged)."""
+    table, row_id, op = change["table_name"], change["row_id"], change["op"]
+    if op == "insert":
+        tx.delete(table, row_id)
+        return
+    before = change["before"]
+    if current_row(tx.db, table, row_id) is None:  # only after --force over later changes
+        tx.insert(table, before)
+    else:
+        tx.update(table, row_id, {k: v for k, v in before.items() if k != "id"})
+
+
+def mark_reverted(db: Db, set_id: int, by_set_id: int | None) -> None:
+    db.conn.execute("UPDATE change_sets SET reverted_by_set_id = ? WHERE id = ?", (by_set_id, set_id))
+
+
+def mark_revert_of(db: Db, set_id: int, target_id: int) -> None:
+    db.conn.execute("UPDATE change_sets SET reverts_set_id = ? WHERE id = ?", (target_id, set_id))

@@ -1,0 +1,100 @@
+"""SQL for organizations, their phones and tags."""
+
+from __future__ import annotations
+
+import json
+
+from crm_cli.storage.contacts import _children, order_by
+from crm_cli.storage.db import Db, fetch_all, fetch_one
+
+COLUMNS = (
+    "name", "domain", "industry", "size", "street", "city", "region", "postal_code",
+    "country", "owner_id", "custom",
+)  # fmt: skip
+
+SORTS = {
+    "id": "o.id",
+    "name": "o.name COLLATE NOCASE",
+    "domain": "o.domain",
+    "industry": "o.industry",
+    "size": "o.size",
+    "city": "o.city",
+    "country": "o.country",
+    "owner": "u.name",
+    "people": "people",
+    "created": "o.created_at",
+    "updated": "o.updated_at",
+}
+
+_SELECT = """
+SELECT o.*, u.name AS owner,
+  (SELECT count(*) FROM contacts c WHERE c.org_id = o.id) AS people
+FROM orgs o
+LEFT JOIN users u ON u.id = o.owner_id
+"""
+
+
+def select(db: Db, where: str = "1", params=(), *, sort=None, limit=None, offset=0) -> list[dict]:
+    """Return organization rows matching a compiled filter."""
+    sql = f"{_SELECT} WHERE {where} ORDER BY {order_by(sort, SORTS, 'o.id')} LIMIT ? OFFSET ?"
+    return fetch_all(db, sql, [*params, -1 if limit is None else limit, offset])
+
+
+def ids_where(db: Db, where: str = "1", params=()) -> list[int]:
+    return [r[0] for r in db.conn.execute(f"SELECT o.id FROM orgs o WHERE {where} ORDER BY o.id", params)]
+
+
+def get(db: Db, org_id: int) -> dict | None:
+    return fetch_one(db, f"{_SELECT} WHERE o.id = ?", (org_id,))
+
+
+def get_many(db: Db, ids: list[int]) -> list[dict]:
+    if not ids:
+        return []
+    return fetch_all(
+        db, f"{_SELECT} WHERE o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id", (json.dumps(ids),)
+    )
+
+
+def ids_by_name(db: Db, name: str) -> list[int]:
+    """Ids of organizations whose name matches case-insensitively."""
+    return [r[0] for r in db.conn.execute("SELECT id FROM orgs WHERE name = ? COLLATE NOCASE ORDER BY id", (name,))]
+
+
+def ids_by_domain(db: Db, domain: str) -> list[int]:
+    return [r[0] for r in db.conn.execute("SELECT id FROM orgs WHERE domain = ? COLLATE NOCASE ORDER BY id", (domain,))]
+
+
+def names(db: Db, ids: list[int]) -> list[tuple[int, str]]:
+    return [
+        (r[0], r[1])
+        for r in db.conn.execute(
+            "SELECT id, name FROM orgs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(ids),),
+        )
+    ]
+
+
+def phones_of(db: Db, ids: list[int]) -> dict[int, list[dict]]:
+    return _children(db, "phones", "org_id", ids, "org_id, is_primary DESC, id")
+
+
+def tags_of(db: Db, ids: list[int]) -> dict[int, list[str]]:
+    rows = _children(db, "org_tags", "org_id", ids, "org_id, tag")
+    return {k: [r["tag"] for r in v] for k, v in rows.items()}
+
+
+def tag_rows(db: Db, org_id: int) -> dict[str, int]:
+    return {r[1]: r[0] for r in db.conn.execute("SELECT id, tag FROM org_tags WHERE org_id = ?", (org_id,))}
+
+
+def people(db: Db, org_id: int) -> list[dict]:
+    """The contacts of an organization (id, name, title, primary email)."""
+    return fetch_all(
+        db,
+        """SELECT c.id, c.name, c.title,
+             (SELECT e.value FROM emails e WHERE e.contact_id = c.id
+              ORDER BY e.is_primary DESC, e.id LIMIT 1) AS email
+           FROM contacts c WHERE c.org_id = ? ORDER BY c.name COLLATE NOCASE, c.id""",
+        (org_id,),
+    )
