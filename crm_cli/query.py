@@ -80,11 +80,11 @@ class Not:
 
 Node = Cond | And | Or | Not
 
-_BARE = re.compile(r"[^\s()'\"\\=~<>!:][^\s()'\"\\]*")
+_BARE = r"[^\s()'\"\\=~<>!:][^\s()'\"\\]*"
 
 
 def _quote(text: str) -> str:
-    if _BARE.fullmatch(text):
+    if re.fullmatch(_BARE, text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

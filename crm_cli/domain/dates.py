@@ -27,7 +27,9 @@ EXAMPLES = (
     "'3 days ago', 'next friday' or 'March 3 2025'"
 )
 
-_DB_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+# Regular expressions stay strings: re compiles and caches them on first use, which keeps
+# importing this module cheap for commands that never parse a date.
+_DB_RE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z"
 
 _UNITS = {
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "seconds"),
@@ -53,13 +55,13 @@ _WEEKDAYS = {
 _N = r"[0-9]"
 _AMOUNT = rf"(?:{_N}{{1,7}}\s*|an?\s+)"
 _SPAN = rf"(?:{_AMOUNT}[a-z]+\s*)+"
-_OFFSET_RE = re.compile(rf"([+-])\s*({_SPAN})")
-_IN_RE = re.compile(rf"in\s+({_SPAN})")
-_AGO_RE = re.compile(rf"({_SPAN})\s*ago")
-_SPAN_PART_RE = re.compile(rf"({_N}+|an?)\s*([a-z]+)")
-_UNSIGNED_RE = re.compile(rf"(?:{_N}+\s*[a-z]+\s*)+")
+_OFFSET_RE = rf"([+-])\s*({_SPAN})"
+_IN_RE = rf"in\s+({_SPAN})"
+_AGO_RE = rf"({_SPAN})\s*ago"
+_SPAN_PART_RE = rf"({_N}+|an?)\s*([a-z]+)"
+_UNSIGNED_RE = rf"(?:{_N}+\s*[a-z]+\s*)+"
 
-_ISO_RE = re.compile(
+_ISO_RE = (
     rf"(?P<y>{_N}{{4}})-(?P<mo>{_N}{{2}})-(?P<d>{_N}{{2}})"
     rf"(?:[t ]\s*(?P<h>{_N}{{2}}):(?P<mi>{_N}{{2}})"
     rf"(?::(?P<s>{_N}{{2}})(?:[.,](?P<f>{_N}{{1,9}}))?)?"
@@ -75,9 +77,14 @@ _DAY = (
     r"|(?P<rel>today|tomorrow|yesterday)"
     r"|(?:(?P<which>this|next|last)\s+)?(?P<wd>[a-z]+)"
 )
-_DAY_TIME_RE = re.compile(rf"(?:{_DAY})(?:\s+{_TIME})?")
-_TIME_ONLY_RE = re.compile(_TIME)
-_BARE_NUMBER_RE = re.compile(r"[+-]?[0-9]+")
+_DAY_TIME_RE = rf"(?:{_DAY})(?:\s+{_TIME})?"
+_TIME_ONLY_RE = _TIME
+_BARE_NUMBER_RE = r"[+-]?[0-9]+"
+
+
+def _q(text: str, limit: int = 60) -> str:
+    """Quote user text for a one-line message, clipped if long."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,7 @@ class _Parsed:
 
 
 def _bad(text: str) -> InvalidInput:
-    return InvalidInput(f"cannot read {text!r} as a date or time; {EXAMPLES}")
+    return InvalidInput(f"cannot read {_q(text)} as a date or time; {EXAMPLES}")
 
 
 def _clock() -> datetime:
@@ -101,12 +108,12 @@ def _clock() -> datetime:
         dt = datetime.fromisoformat(raw.strip().replace("z", "Z"))
     except ValueError:
         raise InvalidInput(
-            f"CRM_NOW={raw!r} is not an ISO-8601 time with an offset, "
+            f"CRM_NOW={_q(raw)} is not an ISO-8601 time with an offset, "
             "e.g. 2026-03-10T09:00:00+01:00"
         ) from None
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise InvalidInput(
-            f"CRM_NOW={raw!r} has no UTC offset; write e.g. 2026-03-10T09:00:00+01:00 or ...Z"
+            f"CRM_NOW={_q(raw)} has no UTC offset; write e.g. 2026-03-10T09:00:00+01:00 or ...Z"
         )
     return dt.astimezone(UTC)
 
@@ -146,7 +153,7 @@ def local_tz() -> tzinfo:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(
-            f"unknown time zone {name!r} in config time.zone; "
+            f"unknown time zone {_q(str(name))} in config time.zone; "
             "use an IANA name such as Europe/Madrid"
         ) from None
 
@@ -161,7 +168,7 @@ def to_db(dt: datetime) -> str:
 
 def from_db(text: str) -> datetime:
     """Read database UTC text back into an aware UTC datetime."""
-    m = _DB_RE.fullmatch(text)
+    m = re.fullmatch(_DB_RE, text)
     if m:
         return datetime(*map(int, m.groups()), tzinfo=UTC)
     dt = datetime.fromisoformat(text)
@@ -210,7 +217,7 @@ def _add_months(d: datetime, months: int) -> datetime:
 def _span(text: str) -> dict[str, int] | None:
     """Read '3 days', '1w2d', '2 hours 30 min' into unit totals (None if a unit is unknown)."""
     totals: dict[str, int] = {}
-    for amount, unit in _SPAN_PART_RE.findall(text):
+    for amount, unit in re.findall(_SPAN_PART_RE, text):
         name = _UNITS.get(unit)
         if name is None:
             return None
@@ -343,7 +350,7 @@ def _parse(text: str, now_: datetime | None, tz: tzinfo | None) -> _Parsed:
         on = result.day or result.instant.astimezone(tz).date()
     except (ValueError, OverflowError):
         raise InvalidInput(
-            f"{original!r} is not a valid date or time (no such day or hour, or out of range)"
+            f"{_q(original)} is not a valid date or time (no such day or hour, or out of range)"
         ) from None
     return _Parsed(result.instant, result.day, on)
 
@@ -351,23 +358,23 @@ def _parse(text: str, now_: datetime | None, tz: tzinfo | None) -> _Parsed:
 def _parse_grammar(s: str, original: str, local_now: datetime, tz: tzinfo) -> _Parsed | None:
     if s == "now":
         return _Parsed(local_now.astimezone(UTC), None)
-    if m := _ISO_RE.fullmatch(s):
+    if m := re.fullmatch(_ISO_RE, s):
         return _iso(m, tz)
-    if m := _OFFSET_RE.fullmatch(s):
+    if m := re.fullmatch(_OFFSET_RE, s):
         return _offset(local_now, tz, _span(m.group(2)), 1 if m.group(1) == "+" else -1)
-    if m := _IN_RE.fullmatch(s):
+    if m := re.fullmatch(_IN_RE, s):
         return _offset(local_now, tz, _span(m.group(1)), 1)
-    if m := _AGO_RE.fullmatch(s):
+    if m := re.fullmatch(_AGO_RE, s):
         return _offset(local_now, tz, _span(m.group(1)), -1)
-    if m := _DAY_TIME_RE.fullmatch(s):
+    if m := re.fullmatch(_DAY_TIME_RE, s):
         parsed = _day_time(m, local_now, tz)
         if parsed is not None:
             return parsed
-    if m := _TIME_ONLY_RE.fullmatch(s):
+    if m := re.fullmatch(_TIME_ONLY_RE, s):
         t = _time_of(m)
         assert t is not None
         return _Parsed(_at(local_now.date(), t, tz), None)
-    if _BARE_NUMBER_RE.fullmatch(s) or (_UNSIGNED_RE.fullmatch(s) and _span(s) is not None):
+    if re.fullmatch(_BARE_NUMBER_RE, s) or (re.fullmatch(_UNSIGNED_RE, s) and _span(s) is not None):
         return None  # '5' or '3d': too ambiguous to guess (write +3d, -3d or a date)
     if not any(ch.isalnum() for ch in s):
         return None
@@ -429,7 +436,7 @@ def parse_range(
     try:
         end = _midnight(parsed.day + timedelta(days=1), zone)
     except OverflowError:
-        raise InvalidInput(f"{text.strip()!r} is too far in the future") from None
+        raise InvalidInput(f"{_q(text.strip())} is too far in the future") from None
     return _midnight(parsed.day, zone), end
 
 
@@ -446,19 +453,19 @@ def parse_date_range(
     """Return the ``[start, end)`` span of calendar dates a text denotes (one local day)."""
     day = date.fromisoformat(parse_date(text, now=now, tz=tz))
     if day == date.max:
-        raise InvalidInput(f"{text.strip()!r} is too far in the future")
+        raise InvalidInput(f"{_q(text.strip())} is too far in the future")
     return day.isoformat(), (day + timedelta(days=1)).isoformat()
 
 
-_DURATION_PART_RE = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?|\.[0-9]{1,6})\s*([a-z]+)")
+_DURATION_PART_RE = r"([0-9]{1,9}(?:\.[0-9]{1,6})?|\.[0-9]{1,6})\s*([a-z]+)"
 _DURATION_UNITS = {
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
     **dict.fromkeys(("d", "day", "days"), 86400),
 }
-_DURATION_SEQ_RE = re.compile(r"(?:(?:[0-9]{1,9}(?:\.[0-9]{1,6})?|\.[0-9]{1,6})\s*[a-z]+\s*)+")
-_CLOCK_RE = re.compile(r"([0-9]{1,6}):([0-9]{2})(?::([0-9]{2}))?")
+_DURATION_SEQ_RE = r"(?:(?:[0-9]{1,9}(?:\.[0-9]{1,6})?|\.[0-9]{1,6})\s*[a-z]+\s*)+"
+_CLOCK_RE = r"([0-9]{1,6}):([0-9]{2})(?::([0-9]{2}))?"
 
 
 def parse_duration(text: str) -> int:
@@ -467,21 +474,22 @@ def parse_duration(text: str) -> int:
         raise InvalidInput(f"expected a duration as text, not {type(text).__name__}")
     s = re.sub(r"\s+", " ", text.strip().lower())
     bad = InvalidInput(
-        f"cannot read {text.strip()!r} as a duration; try 15m, 1h30m, 90s, 2h, 1:30 or 45 (minutes)"
+        f"cannot read {_q(text.strip())} as a duration; "
+        "try 15m, 1h30m, 90s, 2h, 1:30 or 45 (minutes)"
     )
     if not s:
         raise bad
     if re.fullmatch(r"[0-9]{1,9}", s):
         return int(s) * 60
-    if m := _CLOCK_RE.fullmatch(s):
+    if m := re.fullmatch(_CLOCK_RE, s):
         h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
         if mi > 59 or sec > 59:
             raise bad
         return h * 3600 + mi * 60 + sec
-    if not _DURATION_SEQ_RE.fullmatch(s):
+    if not re.fullmatch(_DURATION_SEQ_RE, s):
         raise bad
     total = Decimal(0)
-    for amount, unit in _DURATION_PART_RE.findall(s):
+    for amount, unit in re.findall(_DURATION_PART_RE, s):
         factor = _DURATION_UNITS.get(unit)
         if factor is None:
             raise bad
@@ -490,12 +498,12 @@ def parse_duration(text: str) -> int:
         except InvalidOperation:
             raise bad from None
     if total != total.to_integral_value():
-        raise InvalidInput(f"duration {text.strip()!r} is not a whole number of seconds")
+        raise InvalidInput(f"duration {_q(text.strip())} is not a whole number of seconds")
     return int(total)
 
 
-_BIRTHDAY_FULL_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})|([0-9]{4})([0-9]{2})([0-9]{2})")
-_BIRTHDAY_MD_RE = re.compile(r"--([0-9]{2})-?([0-9]{2})|([0-9]{2})-([0-9]{2})")
+_BIRTHDAY_FULL_RE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})|([0-9]{4})([0-9]{2})([0-9]{2})"
+_BIRTHDAY_MD_RE = r"--([0-9]{2})-?([0-9]{2})|([0-9]{2})-([0-9]{2})"
 
 
 def parse_birthday(text: str) -> str:
@@ -506,19 +514,19 @@ def parse_birthday(text: str) -> str:
     if not isinstance(text, str):
         raise InvalidInput(f"expected a birthday as text, not {type(text).__name__}")
     s = text.strip()
-    if m := _BIRTHDAY_FULL_RE.fullmatch(s):
+    if m := re.fullmatch(_BIRTHDAY_FULL_RE, s):
         y, mo, d = (int(g) for g in m.groups() if g is not None)
         try:
             return date(y, mo, d).isoformat()
         except ValueError:
-            raise InvalidInput(f"birthday {s!r} is not a real date") from None
-    if m := _BIRTHDAY_MD_RE.fullmatch(s):
+            raise InvalidInput(f"birthday {_q(s)} is not a real date") from None
+    if m := re.fullmatch(_BIRTHDAY_MD_RE, s):
         mo, d = (int(g) for g in m.groups() if g is not None)
         try:
             date(2000, mo, d)  # a leap year, so --02-29 is allowed
         except ValueError:
-            raise InvalidInput(f"birthday {s!r} is not a real month and day") from None
+            raise InvalidInput(f"birthday {_q(s)} is not a real month and day") from None
         return f"--{mo:02d}-{d:02d}"
     raise InvalidInput(
-        f"birthday {s!r} must be YYYY-MM-DD (or YYYYMMDD) or, without a year, --MM-DD (or MM-DD)"
+        f"birthday {_q(s)} must be YYYY-MM-DD (or YYYYMMDD) or, without a year, --MM-DD (or MM-DD)"
     )

@@ -36,6 +36,11 @@ _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
 
+def _q(text: str, limit: int = 60) -> str:
+    """Quote user text for a one-line message, clipped if long."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 class _Error(Exception):
     """A problem found while reading one argument (made into InvalidInput with context)."""
 
@@ -67,7 +72,7 @@ def _read_value(s: str, i: int) -> tuple[str, int]:
             raise _Error(f"unterminated {quote} quote")
         i += 1
         if i < n and not (s[i].isspace() or s[i] == ")"):
-            raise _Error(f"unexpected text {s[i:]!r} right after a quoted value")
+            raise _Error(f"unexpected text {_q(s[i:])} right after a quoted value")
         return "".join(out), i
     while i < n and not (s[i].isspace() or s[i] in "()"):
         if s[i] == "\\":
@@ -99,24 +104,26 @@ def _tokens(s: str, fields: Mapping[str, str]) -> list[_Token]:
                     i = j
                     continue
                 if j < n and not (s[j].isspace() or s[j] in "()"):
-                    raise _Error(f"expected an operator after {word!r}, not {s[j:]!r}")
+                    raise _Error(f"expected an operator after {_q(word)}, not {_q(s[j:])}")
                 if word in fields or word.lower() in ("has", "no"):
-                    raise _Error(f"{word!r} needs an operator and a value, e.g. {word}:VALUE")
-                raise _Error(f"{word!r} is not a filter term: write field:value, e.g. name~{word}")
+                    raise _Error(f"{_q(word)} needs an operator and a value, e.g. {word}:VALUE")
+                raise _Error(
+                    f"{_q(word)} is not a filter term: write field:value, e.g. name~{word[:20]}"
+                )
             k = j + len(op)
             if k >= n or s[k].isspace() or s[k] in "()":
                 raise _Error(
-                    f"missing value after {s[i:k]!r} (quote values with spaces or parentheses)"
+                    f"missing value after {_q(s[i:k])} (quote values with spaces or parentheses)"
                 )
             value, end = _read_value(s, k)
             toks.append(_Term(word, op, value, s[i:end]))
             i = end
         elif c in ":=~<>":
-            raise _Error(f"missing field name before {s[i:].split()[0]!r}")
+            raise _Error(f"missing field name before {_q(s[i:].split()[0])}")
         elif c in "'\"":
-            raise _Error(f"a value needs a field in front of it: {s[i:]!r}")
+            raise _Error(f"a value needs a field in front of it: {_q(s[i:])}")
         else:
-            raise _Error(f"unexpected {c!r}")
+            raise _Error(f"unexpected {_q(c)}")
     return toks
 
 
@@ -152,7 +159,7 @@ class _Parser:
     def operand(self, after: str) -> Node:
         tok = self.peek()
         if tok is None or tok in (")", "or", "and"):
-            raise _Error(f"{after!r} needs a filter after it")
+            raise _Error(f"{_q(after)} needs a filter after it")
         return self.conj() if after == "or" else self.unary()
 
     def unary(self) -> Node:
@@ -162,7 +169,7 @@ class _Parser:
         if tok in ("!", "not"):
             nxt = self.peek()
             if nxt is None or nxt in (")", "or", "and"):
-                raise _Error(f"{tok!r} needs a filter after it")
+                raise _Error(f"{_q(tok)} needs a filter after it")
             return Not(self.unary())
         if tok == "(":
             if self.peek() == ")":
@@ -176,7 +183,7 @@ class _Parser:
         if tok == ")":
             raise _Error("unbalanced ')'")
         if tok in ("or", "and"):
-            raise _Error(f"{tok!r} needs a filter before it")
+            raise _Error(f"{_q(tok)} needs a filter before it")
         assert isinstance(tok, _Term)
         return self.typer.cond(tok)
 
@@ -215,15 +222,15 @@ class _Typer:
         if dot and pkey is not None and self.fields[pkey] == "custom":
             if not _CUSTOM_KEY.fullmatch(custom_key):
                 raise _Error(
-                    f"custom field key {custom_key!r} may hold only letters, digits, '_' and '-'"
+                    f"custom field key {_q(custom_key)} may hold only letters, digits, '_' and '-'"
                 )
             return f"{pkey}.{custom_key}", "custom"
-        raise _Error(f"unknown field {name!r}; valid fields: {self.valid()}")
+        raise _Error(f"unknown field {_q(name)}; valid fields: {self.valid()}")
 
     def cond(self, term: _Term) -> Cond:
         if term.field.lower() in ("has", "no") and term.field not in self.fields:
             if term.op not in (":", "="):
-                raise _Error(f"write {term.field.lower()}:FIELD, not {term.source!r}")
+                raise _Error(f"write {term.field.lower()}:FIELD, not {_q(term.source)}")
             field, _ = self.resolve(term.value, bare_custom=True)
             return Cond(field, term.field.lower(), None)
         field, ftype = self.resolve(term.field)
@@ -233,19 +240,19 @@ class _Typer:
             raise _Error(f"field {field!r} has an unknown type {ftype!r}")
         if op not in allowed:
             shown = ", ".join(":" if o == "=" else o for o in allowed)
-            raise _Error(f"{term.op!r} does not apply to {field!r} ({ftype}); use {shown}")
+            raise _Error(f"{_q(term.op)} does not apply to {_q(field)} ({ftype}); use {shown}")
         return Cond(field, op, self.value(field, ftype, term.value))
 
     def value(self, field: str, ftype: str, text: str) -> object:
         if ftype == "number":
             if not _INT.fullmatch(text.strip()):
-                raise _Error(f"{field!r} takes a whole number, not {text!r}")
+                raise _Error(f"{_q(field)} takes a whole number, not {_q(text)}")
             return int(text)
         if ftype == "bool":
             low = text.strip().lower()
             if low in _TRUE | _FALSE:
                 return low in _TRUE
-            raise _Error(f"{field!r} takes true or false, not {text!r}")
+            raise _Error(f"{_q(field)} takes true or false, not {_q(text)}")
         if ftype == "money":
             from crm_cli import config
             from crm_cli.domain import money
@@ -264,7 +271,7 @@ class _Typer:
 
         first, dots, last = text.partition("..")
         if dots and (not first.strip() or not last.strip()):
-            raise _Error(f"a range needs both ends, e.g. 2024-01-01..2024-01-31, not {text!r}")
+            raise _Error(f"a range needs both ends, e.g. 2024-01-01..2024-01-31, not {_q(text)}")
         kw = {"now": self.now, "tz": self.tz}
         try:
             if ftype == "date":
@@ -279,7 +286,7 @@ class _Typer:
         except InvalidInput as e:
             raise _Error(e.message) from None
         if end < start:
-            raise _Error(f"the range {text!r} ends before it starts")
+            raise _Error(f"the range {_q(text)} ends before it starts")
         return start, end
 
 
@@ -306,9 +313,9 @@ def parse(
             if parser.peek() is not None:
                 raise _Error("unbalanced ')'")
         except _Error as e:
-            raise InvalidInput(f"filter {arg!r}: {e}") from None
+            raise InvalidInput(f"filter {_q(arg)}: {e}") from None
         except RecursionError:
-            raise InvalidInput(f"filter {arg[:40]!r}…: too deeply nested") from None
+            raise InvalidInput(f"filter {_q(arg, 40)}: too deeply nested") from None
         nodes.append(node)
     if not nodes:
         return None

@@ -73,14 +73,15 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
 }
 
 _MAX_MINOR = 2**63 - 1  # SQLite INTEGER
-_NUMBER_RE = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?|[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-_SIGN_RE = re.compile(r"[+-]")
-_CODE_RE = re.compile(r"[A-Za-z]{3}")
+# Patterns are compiled (and cached) by re on first use, keeping imports cheap.
+_NUMBER_RE = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?|[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_SIGN_RE = r"[+-]"
+_CODE_RE = r"[A-Za-z]{3}"
 _EXAMPLES = "e.g. 1234.50, 1,234.50, -3, €12.50 or 12.50 EUR"
 
 
 def _code(currency: str) -> str:
-    if not isinstance(currency, str) or not _CODE_RE.fullmatch(currency.strip()):
+    if not isinstance(currency, str) or not re.fullmatch(_CODE_RE, currency.strip()):
         raise InvalidInput(f"currency {currency!r} is not a three-letter ISO 4217 code such as EUR")
     code = currency.strip().upper()
     if code not in CURRENCIES:
@@ -123,9 +124,9 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
 
 def _number(text: str, shown: str) -> Decimal:
     sign = ""
-    if _SIGN_RE.match(text):
+    if re.match(_SIGN_RE, text):
         sign, text = text[0], text[1:]
-    if not _NUMBER_RE.fullmatch(text):
+    if not re.fullmatch(_NUMBER_RE, text):
         if re.fullmatch(r"[0-9]+,[0-9]{1,2}", text):
             raise InvalidInput(f"amount {shown!r}: use '.' for decimals ({_EXAMPLES})")
         raise InvalidInput(f"cannot read {shown!r} as an amount; {_EXAMPLES}")
