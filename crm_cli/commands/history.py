@@ -60,4 +60,5 @@ def undo_cmd(
         print(json.dumps(asdict(r), ensure_ascii=False, indent=2))
         return
     verb = "redid" if r.was_undo else "undid"
-    print(f"{verb} change set {r.set_id} ({r.label}): {r.changes} changes reverted, recorded as set {r.undo_set_id}")
+    n = f"{r.changes} change{'s' if r.changes != 1 else ''}"
+    print(f"{verb} change set {r.set_id} ({r.label}): {n} reverted, recorded as set {r.undo_set_id}")
