@@ -41,7 +41,7 @@ KEYS: dict[str, Key] = {
 }
 
 _cache: dict[str, Any] | None = None
-_cache_path: Path | None = None
+_cache_key: str | None = None  # the CRM_CONFIG_DIR the cache was read under
 
 
 def config_dir() -> Path:
@@ -70,10 +70,11 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 def load() -> dict[str, Any]:
     """Read the personal config file as flat dotted keys (empty if there is none)."""
-    global _cache, _cache_path
-    path = config_path()
-    if _cache is not None and _cache_path == path:
+    global _cache, _cache_key
+    key = os.environ.get("CRM_CONFIG_DIR", "")
+    if _cache is not None and _cache_key == key:
         return _cache
+    path = config_path()
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -81,7 +82,7 @@ def load() -> dict[str, Any]:
         data = {}
     except tomllib.TOMLDecodeError as e:
         raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
-    _cache, _cache_path = _flatten(data), path
+    _cache, _cache_key = _flatten(data), key
     return _cache
 
 

@@ -369,41 +369,79 @@ def _write_new(db: Db, tx: Transaction, d: Draft) -> int:
     return cid
 
 
+def _nocase(name: str) -> str:
+    """The key SQLite's NOCASE collation compares by: ASCII letters folded, others kept."""
+    return name.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
+    """Resolve every organization name the drafts name, creating the missing ones at once."""
+    wanted: dict[str, str] = {}
+    for d in drafts:
+        if d.org is not None and not d.org.isdigit():
+            wanted.setdefault(_nocase(d.org), d.org)
+    found: dict[str, list[int]] = {}
+    for oid, name in org_store.ids_by_names(db, list(wanted.values())):
+        found.setdefault(_nocase(name), []).append(oid)
+    out: dict[str, int] = {}
+    for key, ids in found.items():
+        if len(ids) > 1:
+            listing = ", ".join(f"{i} {n}" for i, n in org_store.names(db, ids))
+            raise InvalidInput(f"organization name '{wanted[key]}' matches {len(ids)} organizations ({listing})")
+        out[key] = ids[0]
+    missing = [name for key, name in wanted.items() if key not in out]
+    rows = [{"name": n, "owner_id": tx.actor_id, "custom": "{}", "created_at": tx.at, "updated_at": tx.at}
+            for n in missing]  # fmt: skip
+    for name, oid in zip(missing, tx.insert_many("orgs", rows)):
+        out[_nocase(name)] = oid
+    return out
+
+
 def add_many(db: Db, records: Iterable[dict], *, label: str = "contact add (bulk)", batch: int = 5000) -> list[int]:
     """Add many contacts in one change set, validating every record before writing any.
 
     Records use the keyword names of ``draft`` (name, emails, phones, tags, org, ...),
     plus ``created_at`` to keep the creation time a record had in another system.
     A bad record raises InvalidInput naming its position; nothing is written then.
+    Writing commits in batches (other writers get turns) under one change set.
     """
     from crm_cli.domain import dates
 
     drafts: list[Draft] = []
     stages = settings.stages(db)
+    tz, now = dates.local_tz(), dates.now()
     for n, rec in enumerate(records, 1):
         if not isinstance(rec, dict):
-            raise InvalidInput(f"record {n}: expected an object")
+            raise InvalidInput(f"record {n}: expected a JSON object")
         rec = dict(rec)
         try:
             created = rec.pop("created_at", None)
             d = draft(db, rec.pop("name", None), stages=stages, **rec)
             if created:
-                d.row["created_at"] = dates.to_db(dates.parse_when(str(created)))
+                d.row["created_at"] = dates.to_db(dates.parse_when(str(created), now=now, tz=tz))
             drafts.append(d)
         except InvalidInput as e:
             raise InvalidInput(f"record {n}: {e}") from None
-        except TypeError as e:
-            raise InvalidInput(f"record {n}: unknown key ({e})") from None
+        except (TypeError, AttributeError) as e:
+            raise InvalidInput(f"record {n}: unexpected key or value type ({e})") from None
     ids: list[int] = []
     with transaction(db, label) as tx:
-        orgs_cache: dict = {}
+        orgs = _bulk_orgs(db, tx, drafts)
         owners: dict = {}
         for start in range(0, len(drafts), batch):
             chunk = drafts[start : start + batch]
             rows = []
             for d in chunk:
                 row = dict(d.row)
-                row["org_id"] = _org_ref(db, tx, d.org, orgs_cache)
+                if d.org is None:
+                    row["org_id"] = None
+                elif d.org.isdigit():
+                    row["org_id"] = _org_ref(db, tx, d.org)
+                else:
+                    row["org_id"] = orgs[_nocase(d.org)]
                 if d.owner:
                     if d.owner not in owners:
                         owners[d.owner] = users.resolve_id(db, d.owner)

@@ -124,6 +124,17 @@ def now() -> datetime:
 
 
 def _system_tz() -> tzinfo:
+    key = os.environ.get("TZ", "")
+    cached = _SYSTEM_TZ.get(key)
+    if cached is None:
+        cached = _SYSTEM_TZ[key] = _find_system_tz()
+    return cached
+
+
+_SYSTEM_TZ: dict[str, tzinfo] = {}
+
+
+def _find_system_tz() -> tzinfo:
     env = os.environ.get("TZ", "").lstrip(":")
     if env:
         try:

@@ -61,6 +61,19 @@ def ids_by_name(db: Db, name: str) -> list[int]:
     return [r[0] for r in db.conn.execute("SELECT id FROM orgs WHERE name = ? COLLATE NOCASE ORDER BY id", (name,))]
 
 
+def ids_by_names(db: Db, names: list[str]) -> list[tuple[int, str]]:
+    """(id, name) of organizations whose name equals any of these (ASCII case-insensitive)."""
+    if not names:
+        return []
+    return [
+        (r[0], r[1])
+        for r in db.conn.execute(
+            "SELECT id, name FROM orgs WHERE name IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(names),),
+        )
+    ]
+
+
 def ids_by_domain(db: Db, domain: str) -> list[int]:
     return [r[0] for r in db.conn.execute("SELECT id FROM orgs WHERE domain = ? COLLATE NOCASE ORDER BY id", (domain,))]
 
