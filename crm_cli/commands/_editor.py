@@ -8,10 +8,11 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from pathlib import Path
 
 import typer
 
-from crm_cli.errors import InvalidInput
+from crm_cli.errors import Conflict, InvalidInput
 
 HEADER = """\
 # Edit the contact and save; close without saving to cancel.
@@ -51,10 +52,16 @@ def edit_contact(db, contact_id: int) -> None:
                 return
             try:
                 doc = tomllib.loads(edited)
-                result = contacts.replace_from_editable(db, c.id, doc)
+                result = contacts.replace_from_editable(db, c.id, doc, base=c)
+            except Conflict as e:
+                kept = Path(tempfile.gettempdir()) / f"crm-contact-{c.id}-unsaved.toml"
+                kept.write_text(edited, encoding="utf-8")
+                raise Conflict(f"{e}; nothing was changed, your edit is kept in {kept}") from None
             except (tomllib.TOMLDecodeError, InvalidInput) as e:
+                if not sys.stdin.isatty():
+                    raise InvalidInput(f"{e} (nothing was changed)") from None
                 print(f"crm: error: {e}", file=sys.stderr)
-                if not sys.stdin.isatty() or not typer.confirm("Edit again?", default=True, err=True):
+                if not typer.confirm("Edit again?", default=True, err=True):
                     raise InvalidInput("edit abandoned; nothing was changed") from None
                 continue
             if result is None:

@@ -39,8 +39,15 @@ def _write_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def emit_list(rows: list[dict], columns: list[tuple[str, str]], fmt: str, *, title: str | None = None) -> None:
-    """Print records: columns are (key, header) pairs for the table and CSV."""
+def emit_list(
+    rows: list[dict],
+    columns: list[tuple[str, str]],
+    fmt: str,
+    *,
+    title: str | None = None,
+    keys: list[str] | tuple[str, ...] | None = None,
+) -> None:
+    """Print records: columns are (key, header) pairs for the table; keys the CSV header."""
     if fmt == "json":
         _write_json(rows)
     elif fmt == "ndjson":
@@ -48,7 +55,7 @@ def emit_list(rows: list[dict], columns: list[tuple[str, str]], fmt: str, *, tit
         for r in rows:
             out.write(json.dumps(r, ensure_ascii=False) + "\n")
     elif fmt == "csv":
-        keys = list(rows[0]) if rows else [k for k, _ in columns]
+        keys = list(keys or (rows[0] if rows else [k for k, _ in columns]))
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(keys)
         for r in rows:

@@ -141,7 +141,7 @@ def list_cmd(
     fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     rows = contacts.list_contacts(db, filters, sort=parse_sort(sort), limit=limit)
-    emit_list([c.to_dict() for c in rows], LIST_COLUMNS, fmt)
+    emit_list([c.to_dict() for c in rows], LIST_COLUMNS, fmt, keys=contacts.JSON_KEYS)
 
 
 @app.command("edit")

@@ -59,6 +59,9 @@ def undo_cmd(
     if json_:
         print(json.dumps(asdict(r), ensure_ascii=False, indent=2))
         return
-    verb = "redid" if r.was_undo else "undid"
     n = f"{r.changes} change{'s' if r.changes != 1 else ''}"
-    print(f"{verb} change set {r.set_id} ({r.label}): {n} reverted, recorded as set {r.undo_set_id}")
+    if r.was_undo:
+        print(f"reverted change set {r.set_id} ({r.label}), so what it had reverted is back:"
+              f" {n}, recorded as set {r.undo_set_id}")  # fmt: skip
+    else:
+        print(f"undid change set {r.set_id} ({r.label}): {n} reverted, recorded as set {r.undo_set_id}")

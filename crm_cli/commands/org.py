@@ -100,7 +100,7 @@ def list_cmd(
     fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     rows = orgs.list_orgs(db, filters, sort=parse_sort(sort), limit=limit)
-    emit_list([o.to_dict() for o in rows], LIST_COLUMNS, fmt)
+    emit_list([o.to_dict() for o in rows], LIST_COLUMNS, fmt, keys=orgs.JSON_KEYS)
 
 
 @app.command("edit")

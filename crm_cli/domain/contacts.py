@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_cli.domain import settings, users, validate
-from crm_cli.errors import InvalidInput, NotFound
+from crm_cli.errors import Conflict, CrmError, InvalidInput, NotFound
 from crm_cli.storage import contacts as store
 from crm_cli.storage import graph
 from crm_cli.storage import orgs as org_store
@@ -101,6 +101,8 @@ class Contact:
             "updated_at": self.updated_at,
         }
 
+
+JSON_KEYS = tuple(Contact.__dataclass_fields__)  # the order to_dict() writes them in
 
 # ---------------------------------------------------------------- reading
 
@@ -327,14 +329,23 @@ def _resolve_org(db: Db, tx: Transaction, name: str | None, cache: dict | None =
     return oid
 
 
+def _org_id_ref(org: str) -> int | None:
+    """The id in '#12', or in '12' (all ASCII digits); None for a name."""
+    digits = org[1:] if org.startswith("#") else org
+    if digits.isascii() and digits.isdigit() and len(digits) < 19:
+        return int(digits)
+    return None
+
+
 def _org_ref(db: Db, tx: Transaction, org: str | None, cache: dict | None = None) -> int | None:
-    """An org given as '#12'/'12' (id) or a name."""
+    """An org given as '#12' or '12' (an id, unless an org is named '12') or a name."""
     if org is None:
         return None
-    if org.isdigit() and not org_store.ids_by_name(db, org):
-        if org_store.get(db, int(org)) is None:
-            raise NotFound(f"no organization with id {org}")
-        return int(org)
+    oid = _org_id_ref(org)
+    if oid is not None and (org.startswith("#") or not org_store.ids_by_name(db, org)):
+        if org_store.get(db, oid) is None:
+            raise NotFound(f"no organization with id {oid}")
+        return oid
     return _resolve_org(db, tx, org, cache)
 
 
@@ -369,23 +380,15 @@ def _write_new(db: Db, tx: Transaction, d: Draft) -> int:
     return cid
 
 
-def _nocase(name: str) -> str:
-    """The key SQLite's NOCASE collation compares by: ASCII letters folded, others kept."""
-    return name.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
 def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
     """Resolve every organization name the drafts name, creating the missing ones at once."""
     wanted: dict[str, str] = {}
     for d in drafts:
-        if d.org is not None and not d.org.isdigit():
-            wanted.setdefault(_nocase(d.org), d.org)
+        if d.org is not None and _org_id_ref(d.org) is None:
+            wanted.setdefault(d.org.casefold(), d.org)
     found: dict[str, list[int]] = {}
     for oid, name in org_store.ids_by_names(db, list(wanted.values())):
-        found.setdefault(_nocase(name), []).append(oid)
+        found.setdefault(name.casefold(), []).append(oid)
     out: dict[str, int] = {}
     for key, ids in found.items():
         if len(ids) > 1:
@@ -396,7 +399,7 @@ def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
     rows = [{"name": n, "owner_id": tx.actor_id, "custom": "{}", "created_at": tx.at, "updated_at": tx.at}
             for n in missing]  # fmt: skip
     for name, oid in zip(missing, tx.insert_many("orgs", rows)):
-        out[_nocase(name)] = oid
+        out[name.casefold()] = oid
     return out
 
 
@@ -414,64 +417,139 @@ def add_many(db: Db, records: Iterable[dict], *, label: str = "contact add (bulk
     stages = settings.stages(db)
     tz, now = dates.local_tz(), dates.now()
     for n, rec in enumerate(records, 1):
-        if not isinstance(rec, dict):
-            raise InvalidInput(f"record {n}: expected a JSON object")
-        rec = dict(rec)
         try:
-            created = rec.pop("created_at", None)
-            d = draft(db, rec.pop("name", None), stages=stages, **rec)
+            kwargs, created = record_kwargs(rec)
+            d = draft(db, kwargs.pop("name", None), stages=stages, **kwargs)
             if created:
-                d.row["created_at"] = dates.to_db(dates.parse_when(str(created), now=now, tz=tz))
-            drafts.append(d)
+                d.row["created_at"] = dates.to_db(dates.parse_when(created, now=now, tz=tz))
         except InvalidInput as e:
             raise InvalidInput(f"record {n}: {e}") from None
-        except (TypeError, AttributeError) as e:
-            raise InvalidInput(f"record {n}: unexpected key or value type ({e})") from None
+        drafts.append(d)
+    # Resolve every owner before writing anything: an unknown one fails the whole add.
+    owners = {o: users.resolve_id(db, o) for o in {d.owner for d in drafts if d.owner}}
     ids: list[int] = []
-    with transaction(db, label) as tx:
-        orgs = _bulk_orgs(db, tx, drafts)
-        owners: dict = {}
-        for start in range(0, len(drafts), batch):
-            chunk = drafts[start : start + batch]
-            rows = []
-            for d in chunk:
-                row = dict(d.row)
-                if d.org is None:
-                    row["org_id"] = None
-                elif d.org.isdigit():
-                    row["org_id"] = _org_ref(db, tx, d.org)
-                else:
-                    row["org_id"] = orgs[_nocase(d.org)]
-                if d.owner:
-                    if d.owner not in owners:
-                        owners[d.owner] = users.resolve_id(db, d.owner)
-                    row["owner_id"] = owners[d.owner]
-                else:
-                    row["owner_id"] = tx.actor_id
-                row["consent_at"] = tx.at if row["consent"] != "unknown" else None
-                row.setdefault("created_at", tx.at)
-                row["updated_at"] = tx.at
-                rows.append(row)
-            new_ids = tx.insert_many("contacts", rows)
-            emails, phones, tags = [], [], []
-            for cid, d in zip(new_ids, chunk):
-                emails += [
-                    {"contact_id": cid, "value": v, "label": lab, "is_primary": int(i == 0),
-                     "status": "ok", "status_at": None}  # fmt: skip
-                    for i, (v, lab) in enumerate(d.emails)
-                ]
-                phones += [
-                    {"contact_id": cid, "org_id": None, "value": v, "raw": raw, "label": lab,
-                     "is_primary": int(i == 0)}  # fmt: skip
-                    for i, (v, raw, lab) in enumerate(d.phones)
-                ]
-                tags += [{"contact_id": cid, "tag": t} for t in d.tags]
-            tx.insert_many("emails", emails)
-            tx.insert_many("phones", phones)
-            tx.insert_many("contact_tags", tags)
-            ids += new_ids
-            tx.checkpoint()
+    set_id = None
+    try:
+        with transaction(db, label) as tx:
+            set_id = tx.set_id
+            orgs = _bulk_orgs(db, tx, drafts)
+            for start in range(0, len(drafts), batch):
+                chunk = drafts[start : start + batch]
+                rows = []
+                for d in chunk:
+                    row = dict(d.row)
+                    if d.org is None:
+                        row["org_id"] = None
+                    elif _org_id_ref(d.org) is not None:
+                        row["org_id"] = _org_ref(db, tx, d.org)
+                    else:
+                        row["org_id"] = orgs[d.org.casefold()]
+                    row["owner_id"] = owners[d.owner] if d.owner else tx.actor_id
+                    row["consent_at"] = tx.at if row["consent"] != "unknown" else None
+                    row.setdefault("created_at", tx.at)
+                    row["updated_at"] = tx.at
+                    rows.append(row)
+                new_ids = tx.insert_many("contacts", rows)
+                emails, phones, tags = [], [], []
+                for cid, d in zip(new_ids, chunk):
+                    emails += [
+                        {"contact_id": cid, "value": v, "label": lab, "is_primary": int(i == 0),
+                         "status": "ok", "status_at": None}  # fmt: skip
+                        for i, (v, lab) in enumerate(d.emails)
+                    ]
+                    phones += [
+                        {"contact_id": cid, "org_id": None, "value": v, "raw": raw, "label": lab,
+                         "is_primary": int(i == 0)}  # fmt: skip
+                        for i, (v, raw, lab) in enumerate(d.phones)
+                    ]
+                    tags += [{"contact_id": cid, "tag": t} for t in d.tags]
+                tx.insert_many("emails", emails)
+                tx.insert_many("phones", phones)
+                tx.insert_many("contact_tags", tags)
+                tx.checkpoint()
+                ids += new_ids
+    except CrmError as e:
+        if ids:
+            raise type(e)(
+                f"{e}; stopped after {len(ids)} contacts, which change set {set_id} keeps"
+                f" ('crm undo {set_id}' removes them)"
+            ) from None
+        raise
     return ids
+
+
+_SCALARS = ("name", "first_name", "last_name", "title", "org", "source", "owner", "stage",
+            "consent", "birthday", "street", "city", "region", "postal_code", "country")  # fmt: skip
+# Keys of our own JSON output that a re-import ignores (they are assigned here).
+_IGNORED = ("id", "org_id", "owner_id", "consent_at", "updated_at")
+
+
+def _scalar(key: str, v) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    if key == "postal_code" and isinstance(v, int) and not isinstance(v, bool):
+        return str(v)  # spreadsheets export postal codes as numbers
+    raise InvalidInput(f"'{key}' must be a string, not {type(v).__name__}")
+
+
+def _items(key: str, v) -> list[str]:
+    """A list of strings or of {value, label} objects (the shape --json prints)."""
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list):
+        raise InvalidInput(f"'{key}' must be a list")
+    out = []
+    for x in v:
+        if isinstance(x, dict) and isinstance(x.get("value"), str):
+            label = x.get("label")
+            if label is not None and not isinstance(label, str):
+                raise InvalidInput(f"'{key}' labels must be strings")
+            out.append(f"{label}={x['value']}" if label else x["value"])
+        elif isinstance(x, str | int) and not isinstance(x, bool):
+            out.append(str(x))
+        else:
+            raise InvalidInput(f"'{key}' must hold strings or {{value, label}} objects")
+    return out
+
+
+def _mapping(key: str, v) -> dict[str, str]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise InvalidInput(f"'{key}' must be an object")
+    out = {}
+    for k, x in v.items():
+        if isinstance(x, bool):
+            out[k] = "true" if x else "false"
+        elif x is None or isinstance(x, str | int | float):
+            out[k] = "" if x is None else str(x)
+        else:
+            raise InvalidInput(f"'{key}.{k}' must be a string or a number")
+    return out
+
+
+def record_kwargs(rec) -> tuple[dict, str | None]:
+    """Check one input record's shape and turn it into ``draft`` keywords and created_at.
+
+    Accepts what ``crm contact list --ndjson`` prints, so output can be fed back in.
+    """
+    if not isinstance(rec, dict):
+        raise InvalidInput(f"expected a JSON object, not {type(rec).__name__}")
+    unknown = set(rec) - {*_SCALARS, *_IGNORED, "emails", "phones", "tags", "fields", "custom",
+                          "social", "created_at"}  # fmt: skip
+    if unknown:
+        raise InvalidInput(f"unknown key {', '.join(sorted(map(repr, unknown)))}")
+    kw: dict = {k: _scalar(k, rec[k]) for k in _SCALARS if k in rec}
+    kw["emails"] = _items("emails", rec.get("emails"))
+    kw["phones"] = _items("phones", rec.get("phones"))
+    tags = rec.get("tags")
+    kw["tags"] = [tags] if isinstance(tags, str) else _items("tags", tags)
+    kw["fields"] = {**_mapping("custom", rec.get("custom")), **_mapping("fields", rec.get("fields"))}
+    kw["social"] = _mapping("social", rec.get("social"))
+    created = _scalar("created_at", rec.get("created_at"))
+    return kw, created
 
 
 def _current_draft(c: Contact) -> Draft:
@@ -652,16 +730,17 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
 def edit(db: Db, ids: list[int], e: Edit, *, label: str | None = None) -> list[Contact]:
     """Apply the same edit to these contacts as one change set; return the changed ones."""
     stages = settings.stages(db)
-    current = get_many(db, ids)
-    if len(current) != len(set(ids)):
-        found = {c.id for c in current}
-        raise NotFound(f"no contact with id {', '.join(str(i) for i in ids if i not in found)}")
-    drafts = [(c, _apply_edit(db, c, e, stages)) for c in current]
+    names = store.names(db, ids)
+    what = label or ("contact edit " + (names[0][1] if len(names) == 1 else f"{len(ids)} contacts"))
     changed = []
-    what = label or ("contact edit " + (current[0].name if len(current) == 1 else f"{len(current)} contacts"))
     with transaction(db, what) as tx:
-        for c, d in drafts:
-            if _write_draft(db, tx, c, d):
+        # Read under the write lock, so a concurrent command's change is never overwritten.
+        current = get_many(db, ids)
+        if len(current) != len(set(ids)):
+            found = {c.id for c in current}
+            raise NotFound(f"no contact with id {', '.join(str(i) for i in ids if i not in found)}")
+        for c in current:
+            if _write_draft(db, tx, c, _apply_edit(db, c, e, stages)):
                 changed.append(c.id)
     return get_many(db, changed)
 
@@ -695,8 +774,12 @@ def to_editable(c: Contact) -> dict:
     return doc
 
 
-def replace_from_editable(db: Db, contact_id: int, doc: dict) -> Contact | None:
-    """Validate an edited document and make the contact equal it; None when nothing changed."""
+def replace_from_editable(db: Db, contact_id: int, doc: dict, base: Contact | None = None) -> Contact | None:
+    """Validate an edited document and make the contact equal it; None when nothing changed.
+
+    ``base`` is the contact as it was when the document was made: if it has changed
+    since (another command, another user), nothing is applied and Conflict is raised.
+    """
     c = get(db, contact_id)
     unknown = set(doc) - {*EDITABLE, "tags", "emails", "phones", "custom", "social"}
     if unknown:
@@ -739,6 +822,9 @@ def replace_from_editable(db: Db, contact_id: int, doc: dict) -> Contact | None:
     if not (s("first_name") or s("last_name")):
         d.row["first_name"] = d.row["last_name"] = None
     with transaction(db, f"contact edit {c.name}") as tx:
+        c = get(db, contact_id)
+        if base is not None and c != base:
+            raise Conflict(f"contact {contact_id} was changed by another command while you edited it")
         changed = _write_draft(db, tx, c, d)
     return get(db, contact_id) if changed else None
 

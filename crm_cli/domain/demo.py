@@ -7,6 +7,7 @@ import unicodedata
 
 from crm_cli.domain import contacts, orgs
 from crm_cli.storage import contacts as contact_store
+from crm_cli.storage import orgs as org_store
 from crm_cli.storage.db import Db, transaction
 
 SEED = 20260301
@@ -103,10 +104,11 @@ def records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
 
 def load_demo(db: Db) -> dict | None:
     """Fill an empty database with the sample; on a non-empty one change nothing (None)."""
-    if contact_store.count(db) or db.conn.execute("SELECT 1 FROM orgs LIMIT 1").fetchone():
-        return None
     org_recs, people = records()
     with transaction(db, "demo"):
+        # Checked under the write lock, so two demos at once cannot both fill it.
+        if contact_store.count(db) or org_store.count(db):
+            return None
         for rec in org_recs:
             rec = dict(rec)
             orgs.add(db, rec.pop("name"), **rec)

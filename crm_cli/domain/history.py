@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from crm_cli.errors import Conflict, InvalidInput, NotFound
@@ -15,7 +16,7 @@ class Reverted:
     label: str
     changes: int
     undo_set_id: int  # the new set recording the revert
-    was_undo: bool  # the reverted set was itself an undo, so this was a redo
+    was_undo: bool  # the reverted set was itself a revert (an undo), so its target is back
 
 
 def sets(db: Db, ref: tuple[str, int] | None = None, *, limit: int | None = 20) -> list[dict]:
@@ -52,8 +53,13 @@ def _differs(expected: dict | None, current: dict | None) -> bool:
     return any(current.get(k) != v for k, v in expected.items())
 
 
+MAX_ID = 2**63 - 1
+
+
 def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
     """Revert a change set (default: the acting user's latest); an undo reverted is a redo."""
+    if set_id is not None and not 0 < set_id <= MAX_ID:
+        raise NotFound(f"no change set {set_id}")
     if set_id is None:
         actor = _actor_id(db)
         target = store.latest_undoable(db, actor) if actor is not None else None
@@ -76,7 +82,7 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
     changes = store.changes_of(db, target["id"])
     if not changes:
         raise InvalidInput(f"change set {target['id']} changed nothing")
-    with transaction(db, f"undo {target['id']} ({target['label']})") as tx:
+    with transaction(db, f"undo {target['id']} ({target['label']})", versioned=False) as tx:
         # A row may be touched several times in one set; only its final state must match.
         final: dict[tuple[str, int], dict | None] = {}
         for c in changes:
@@ -90,12 +96,20 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
             raise Conflict(
                 f"later change sets touched the same records: {named}; undo them first or use --force"
             )
-        for c in reversed(changes):
-            store.apply_inverse(tx, c)
+        try:
+            for c in reversed(changes):
+                store.apply_inverse(tx, c, force=force)
+        except sqlite3.IntegrityError as e:
+            rows = list(final)
+            later = store.later_sets_referring(db, target["id"], rows) or store.later_sets_touching(
+                db, target["id"], rows
+            )
+            named = ", ".join(f"{s['id']} ({s['label']})" for s in later[:8]) or "later changes"
+            raise Conflict(
+                f"cannot revert change set {target['id']}: records added since depend on it "
+                f"({e}); revert {named} first"
+            ) from None
         store.mark_revert_of(db, tx.set_id, target["id"])
-        store.mark_reverted(db, target["id"], tx.set_id)
-        if target["reverts_set_id"] is not None:
-            # Reverting an undo redoes the original: it is no longer reverted.
-            store.mark_reverted(db, target["reverts_set_id"], None)
+        store.mark_revert_chain(db, target, tx.set_id)
         new_id = tx.set_id
     return Reverted(target["id"], target["label"], len(changes), new_id, target["reverts_set_id"] is not None)

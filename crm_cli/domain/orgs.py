@@ -60,6 +60,9 @@ class Org:
         }
 
 
+JSON_KEYS = tuple(Org.__dataclass_fields__)  # the order to_dict() writes them in
+
+
 def load(db: Db, rows: list[dict]) -> list[Org]:
     ids = [r["id"] for r in rows]
     phones = store.phones_of(db, ids)
@@ -211,6 +214,7 @@ def edit(
     changed = []
     what = label or ("org edit " + (current[0].name if len(current) == 1 else f"{len(current)} organizations"))
     with transaction(db, what) as tx:
+        current = get_many(db, ids)  # re-read under the write lock: never overwrite a concurrent change
         if "name" in values:
             clash = [i for i in store.ids_by_name(db, values["name"]) if i != ids[0]]
             if clash:

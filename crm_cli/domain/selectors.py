@@ -32,6 +32,16 @@ def where_for(args: list[str] | None, entity: str, *, now=None) -> tuple[str, li
     return compiled.compile_filter(node, spec)
 
 
+MAX_ID = 2**63 - 1
+
+
+def as_id(text: str) -> int | None:
+    """The id an all-ASCII-digits selector names, or None if it is not one."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def looks_like_filter(text: str) -> bool:
     return bool(_FILTER.search(text.strip()))
 
@@ -50,10 +60,11 @@ def contacts(db: Db, selector: str, *, many: bool = False, now=None) -> list[int
     sel = selector.strip()
     if not sel:
         raise InvalidInput("empty contact selector")
-    if sel.isdigit():
-        if not contact_store.exists(db, int(sel)):
+    cid = as_id(sel)
+    if cid is not None:
+        if cid > MAX_ID or not contact_store.exists(db, cid):
             raise NotFound(f"no contact with id {sel}")
-        return [int(sel)]
+        return [cid]
     if _EMAIL.match(sel):
         ids = contact_store.ids_by_email(db, sel)
         what = f"email {sel.lower()}"
@@ -84,10 +95,11 @@ def orgs(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
     sel = selector.strip()
     if not sel:
         raise InvalidInput("empty organization selector")
-    if sel.isdigit() and not org_store.ids_by_name(db, sel):
-        if org_store.get(db, int(sel)) is None:
+    oid = as_id(sel.removeprefix("#"))
+    if oid is not None and (sel.startswith("#") or not org_store.ids_by_name(db, sel)):
+        if oid > MAX_ID or org_store.get(db, oid) is None:
             raise NotFound(f"no organization with id {sel}")
-        return [int(sel)]
+        return [oid]
     if looks_like_filter(sel):
         where, params = where_for([sel], "orgs", now=now)
         ids = org_store.ids_where(db, where, params)

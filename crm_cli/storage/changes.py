@@ -76,14 +76,45 @@ def later_sets_touching(db: Db, set_id: int, rows: list[tuple[str, int]]) -> lis
     )
 
 
+def later_sets_referring(db: Db, set_id: int, rows: list[tuple[str, int]]) -> list[dict]:
+    """Sets after set_id whose rows point at any of these rows through a foreign key."""
+    from crm_cli.storage.graph import foreign_keys
+
+    fks = foreign_keys(db)
+    found: set[int] = set()
+    for table, row_id in rows:
+        for child, col in fks.get(table, []):
+            found.update(
+                r[0]
+                for r in db.conn.execute(
+                    "SELECT DISTINCT set_id FROM changes WHERE set_id > ? AND table_name = ?"
+                    " AND json_extract(coalesce(after, before), ?) = ?",
+                    (set_id, child, f"$.{col}", row_id),
+                )
+            )
+    if not found:
+        return []
+    return fetch_all(
+        db, f"{_SET_SELECT} WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id", (json.dumps(sorted(found)),)
+    )
+
+
 def current_row(db: Db, table: str, row_id: int) -> dict | None:
     return fetch_one(db, f"SELECT * FROM {table} WHERE id = ?", (row_id,))
 
 
-def apply_inverse(tx: Transaction, change: dict) -> None:
-    """Apply the inverse of one recorded change through the transaction (so it is logged)."""
+def apply_inverse(tx: Transaction, change: dict, *, force: bool = False) -> None:
+    """Apply the inverse of one recorded change through the transaction (so it is logged).
+
+    With ``force``, removing a row also removes the child rows later commands gave it.
+    """
     table, row_id, op = change["table_name"], change["row_id"], change["op"]
     if op == "insert":
+        if force:
+            from crm_cli.storage.graph import owned_rows
+
+            for child, child_id in owned_rows(tx.db, table, row_id):
+                tx.delete(child, child_id)
         tx.delete(table, row_id)
         return
     before = change["before"]
@@ -91,6 +122,24 @@ def apply_inverse(tx: Transaction, change: dict) -> None:
         tx.insert(table, before)
     else:
         tx.update(table, row_id, {k: v for k, v in before.items() if k != "id"})
+
+
+def mark_revert_chain(db: Db, reverted: dict, by_set_id: int) -> None:
+    """Record that ``reverted`` was reverted by ``by_set_id``, and flip what it had reverted.
+
+    Reverting set S takes S's effect away; if S itself reverted P, P's effect is back
+    (P no longer counts as reverted), and if P had reverted Q, Q's effect is gone again.
+    """
+    mark_reverted(db, reverted["id"], by_set_id)
+    in_effect = False
+    cur = reverted
+    while cur["reverts_set_id"] is not None:
+        parent = get_set(db, cur["reverts_set_id"])
+        if parent is None:
+            break
+        parent_in_effect = not in_effect
+        mark_reverted(db, parent["id"], None if parent_in_effect else cur["id"])
+        in_effect, cur = parent_in_effect, parent
 
 
 def mark_reverted(db: Db, set_id: int, by_set_id: int | None) -> None:

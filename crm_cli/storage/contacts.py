@@ -17,10 +17,10 @@ COLUMNS = (
 # --sort names users may give -> SQL expression (an allow-list: never user text in SQL).
 SORTS = {
     "id": "c.id",
-    "name": "c.name COLLATE NOCASE",
-    "first_name": "c.first_name COLLATE NOCASE",
-    "last_name": "c.last_name COLLATE NOCASE",
-    "org": "o.name COLLATE NOCASE",
+    "name": "crm_fold(c.name)",  # accents and case folded: Álvaro sorts with the A's
+    "first_name": "crm_fold(c.first_name)",
+    "last_name": "crm_fold(c.last_name)",
+    "org": "crm_fold(o.name)",
     "stage": "c.stage",
     "source": "c.source",
     "owner": "u.name",
@@ -133,11 +133,38 @@ def ids_by_email(db: Db, email: str) -> list[int]:
     ]
 
 
+def like_pattern(name: str) -> str:
+    """A LIKE pattern that finds every case variant of name: non-ASCII letters become '_'.
+
+    LIKE folds ASCII case only; the caller compares the candidates with full Unicode
+    case folding. The literal ASCII prefix lets SQLite use the NOCASE name index.
+    """
+    out = []
+    for ch in name:
+        if ch in "%_\\":
+            out.append("\\" + ch)
+        elif ch.isascii():
+            out.append(ch)
+        else:
+            out.append("_")
+    return "".join(out)
+
+
+def ids_named(db: Db, table: str, name: str) -> list[int]:
+    """Ids of rows of a table whose name equals name under Unicode case folding."""
+    if name.isascii():
+        sql = f"SELECT id, name FROM {table} WHERE name = ? COLLATE NOCASE ORDER BY id"
+        params: tuple = (name,)
+    else:
+        sql = f"SELECT id, name FROM {table} WHERE name LIKE ? ESCAPE '\\' ORDER BY id"
+        params = (like_pattern(name),)
+    key = name.casefold()
+    return [r[0] for r in db.conn.execute(sql, params) if r[1].casefold() == key]
+
+
 def ids_by_name(db: Db, name: str) -> list[int]:
-    """Ids of contacts whose name matches case-insensitively."""
-    return [
-        r[0] for r in db.conn.execute("SELECT id FROM contacts WHERE name = ? COLLATE NOCASE ORDER BY id", (name,))
-    ]
+    """Ids of contacts whose name matches case-insensitively (Unicode-aware)."""
+    return ids_named(db, "contacts", name)
 
 
 def names(db: Db, ids: list[int]) -> list[tuple[int, str]]:

@@ -33,6 +33,10 @@ BUSY_TIMEOUT_MS = 5000
 # contact as touched, so derived data (the search index) of the parent is refreshed.
 PARENT_KEYS: dict[str, tuple[tuple[str, str], ...]] = {}
 
+# Rows whose ``version`` counts every change to them or to their child rows, so an
+# undo can tell that a later command touched a contact's emails or tags.
+VERSIONED = ("contacts", "orgs")
+
 # Called with the Transaction before each COMMIT, to refresh derived data
 # (the search index) for the rows it touched. Derived data stays out of the log.
 _REFRESHERS: list[Callable[[Transaction], None]] = []
@@ -127,9 +131,7 @@ def open_db(path: str | os.PathLike | None = None, *, must_exist: bool = False) 
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if mode != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _retry_busy(lambda: _wal(conn))
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.create_function("crm_fold", 1, fold, deterministic=True)
         from crm_cli.storage.migrations import migrate
@@ -144,6 +146,26 @@ def open_db(path: str | os.PathLike | None = None, *, must_exist: bool = False) 
         conn.close()
         raise InvalidInput(f"cannot open database {p}: {e}") from None
     return Db(conn, p)
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+
+
+def _retry_busy(fn: Callable[[], Any]) -> Any:
+    """Retry what SQLite refuses with BUSY without calling the busy handler (journal mode)."""
+    import random
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if not _is_locked(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def utcnow_text() -> str:
@@ -173,8 +195,10 @@ def fetch_all(db: Db, sql: str, params: Iterable = ()) -> list[dict]:
 class Transaction:
     """Row changes that are applied and appended to the change log together."""
 
-    def __init__(self, db: Db, set_id: int, at: str, actor_id: int):
+    def __init__(self, db: Db, set_id: int, at: str, actor_id: int, versioned: bool = True):
         self.db = db
+        self.versioned = versioned  # bump parents' version (an undo restores them exactly)
+        self.inserted: dict[str, set[int]] = {}
         self.set_id = set_id
         self.at = at
         self.actor_id = actor_id
@@ -183,6 +207,13 @@ class Transaction:
         self.touched_parents: dict[str, set[int]] = {}  # parents of changed child rows
         self._next_ids: dict[str, int] = {}
         self.depth = 0
+        self.open = True  # False between a checkpoint's COMMIT and the next write
+
+    def ensure_open(self) -> None:
+        """Start the next batch's BEGIN IMMEDIATE if a checkpoint ended the last one."""
+        if not self.open:
+            _begin(self.db)
+            self.open = True
 
     # -- helpers ---------------------------------------------------------
     def _touch(self, table: str, row_id: int, row: dict | None = None) -> None:
@@ -207,12 +238,15 @@ class Transaction:
     # -- writes ----------------------------------------------------------
     def insert(self, table: str, row: dict) -> int:
         """Insert one row (keeping an explicit id if given) and log it."""
+        self.ensure_open()
         cols = list(row)
         cur = self.db.conn.execute(
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [row[c] for c in cols],
         )
         row_id = row.get("id") or cur.lastrowid
+        self._next_ids.pop(table, None)
+        self.inserted.setdefault(table, set()).add(row_id)
         self._log(table, row_id, "insert", None, {**row, "id": row_id})
         return row_id
 
@@ -224,6 +258,7 @@ class Transaction:
         """
         if not rows:
             return []
+        self.ensure_open()
         start = self._next_id(table)
         end = start + len(rows) - 1
         self._next_ids[table] = end + 1
@@ -241,6 +276,7 @@ class Transaction:
         ids = list(range(start, end + 1))
         self.count += len(ids)
         self.touched.setdefault(table, set()).update(ids)
+        self.inserted.setdefault(table, set()).update(ids)
         for key, parent in PARENT_KEYS.get(table, ()):
             self.touched_parents.setdefault(parent, set()).update(
                 r[key] for r in rows if r.get(key) is not None
@@ -258,6 +294,7 @@ class Transaction:
 
     def update(self, table: str, row_id: int, values: dict) -> bool:
         """Update the given columns of one row; log and return True if anything changed."""
+        self.ensure_open()
         before = self.get(table, row_id)
         if before is None:
             raise NotFound(f"{table} row {row_id} does not exist")
@@ -273,6 +310,7 @@ class Transaction:
 
     def delete(self, table: str, row_id: int) -> dict | None:
         """Delete one row and log its last values; return them (None if absent)."""
+        self.ensure_open()
         before = self.get(table, row_id)
         if before is None:
             return None
@@ -282,18 +320,33 @@ class Transaction:
 
     def checkpoint(self) -> None:
         """Commit what is done so far and go on in the same change set (long imports)."""
-        if self.depth:
-            return  # inside a savepoint: only the outermost level may commit
+        if self.depth or not self.open:
+            return  # inside a savepoint only the outermost level may commit
         _refresh(self)
         self.db.conn.execute("COMMIT")
-        _begin(self.db)
+        # The lock is free until the next write, so other writers get their turn.
+        self.open = False
+        self._next_ids.clear()  # other writers may have taken ids meanwhile
+
+
+def _bump_versions(tx: Transaction) -> None:
+    for table in VERSIONED:
+        ids = set(tx.touched.get(table, ())) | tx.touched_parents.get(table, set())
+        ids -= tx.inserted.get(table, set())
+        for row_id in sorted(ids):
+            row = tx.db.conn.execute(f"SELECT version FROM {table} WHERE id = ?", (row_id,)).fetchone()
+            if row is not None:
+                tx.update(table, row_id, {"version": row[0] + 1})
 
 
 def _refresh(tx: Transaction) -> None:
+    if tx.versioned:
+        _bump_versions(tx)
     for fn in _REFRESHERS:
         fn(tx)
     tx.touched.clear()
     tx.touched_parents.clear()
+    tx.inserted.clear()
 
 
 def _begin(db: Db) -> None:
@@ -343,12 +396,16 @@ def _actor_id(db: Db, at: str) -> int:
 
 @contextmanager
 def transaction(
-    db: Db, label: str, *, undoable: bool = True, at: str | None = None
+    db: Db, label: str, *, undoable: bool = True, at: str | None = None, versioned: bool = True
 ) -> Iterator[Transaction]:
-    """Run a write as one change set: BEGIN IMMEDIATE outside, a savepoint inside."""
+    """Run a write as one change set: BEGIN IMMEDIATE outside, a savepoint inside.
+
+    ``versioned=False`` (for undo) restores rows exactly instead of bumping versions.
+    """
     if db._tx is not None:
         tx = db._tx
         sp = f"sp_{tx.count}_{id(label)}"
+        tx.ensure_open()
         db.conn.execute(f"SAVEPOINT {sp}")
         tx.depth += 1
         try:
@@ -371,9 +428,10 @@ def transaction(
             " VALUES (?, ?, ?, 'open', ?, ?)",
             (actor_id, label, db.command, 1 if undoable else 0, at),
         ).lastrowid
-        tx = Transaction(db, set_id, at, actor_id)
+        tx = Transaction(db, set_id, at, actor_id, versioned)
         db._tx = tx
         yield tx
+        tx.ensure_open()
         _refresh(tx)
         if tx.count == 0 and not db.conn.execute(
             "SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)

@@ -97,6 +97,7 @@ CREATE TABLE orgs (
     country TEXT,
     owner_id INTEGER REFERENCES users(id),
     custom TEXT NOT NULL DEFAULT '{}',
+    version INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -124,6 +125,7 @@ CREATE TABLE contacts (
     birthday TEXT,
     custom TEXT NOT NULL DEFAULT '{}',
     social TEXT NOT NULL DEFAULT '{}',
+    version INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

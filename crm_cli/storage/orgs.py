@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from crm_cli.storage.contacts import _children, order_by
+from crm_cli.storage.contacts import _children, ids_named, order_by
 from crm_cli.storage.db import Db, fetch_all, fetch_one
 
 COLUMNS = (
@@ -14,7 +14,7 @@ COLUMNS = (
 
 SORTS = {
     "id": "o.id",
-    "name": "o.name COLLATE NOCASE",
+    "name": "crm_fold(o.name)",
     "domain": "o.domain",
     "industry": "o.industry",
     "size": "o.size",
@@ -57,21 +57,32 @@ def get_many(db: Db, ids: list[int]) -> list[dict]:
 
 
 def ids_by_name(db: Db, name: str) -> list[int]:
-    """Ids of organizations whose name matches case-insensitively."""
-    return [r[0] for r in db.conn.execute("SELECT id FROM orgs WHERE name = ? COLLATE NOCASE ORDER BY id", (name,))]
+    """Ids of organizations whose name matches case-insensitively (Unicode-aware)."""
+    return ids_named(db, "orgs", name)
 
 
-def ids_by_names(db: Db, names: list[str]) -> list[tuple[int, str]]:
-    """(id, name) of organizations whose name equals any of these (ASCII case-insensitive)."""
-    if not names:
-        return []
-    return [
+def ids_by_names(db: Db, wanted: list[str]) -> list[tuple[int, str]]:
+    """(id, name) of organizations whose name equals any of these, case-insensitively.
+
+    ASCII names are looked up in one query; others one by one (Unicode case folding).
+    """
+    ascii_names = [n for n in wanted if n.isascii()]
+    out = [
         (r[0], r[1])
         for r in db.conn.execute(
             "SELECT id, name FROM orgs WHERE name IN (SELECT value FROM json_each(?)) ORDER BY id",
-            (json.dumps(names),),
+            (json.dumps(ascii_names),),
         )
     ]
+    seen = {i for i, _ in out}
+    for n in wanted:
+        if not n.isascii():
+            for i, found in names(db, ids_named(db, "orgs", n)):
+                if i not in seen:
+                    seen.add(i)
+                    out.append((i, found))
+    return out
+
 
 
 def ids_by_domain(db: Db, domain: str) -> list[int]:
@@ -111,3 +122,7 @@ def people(db: Db, org_id: int) -> list[dict]:
            FROM contacts c WHERE c.org_id = ? ORDER BY c.name COLLATE NOCASE, c.id""",
         (org_id,),
     )
+
+
+def count(db: Db) -> int:
+    return db.conn.execute("SELECT count(*) FROM orgs").fetchone()[0]

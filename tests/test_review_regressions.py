@@ -1,0 +1,252 @@
+"""Regressions for defects a review found: lost concurrent edits, partial bulk adds, undo chains."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from crm_cli.domain import contacts
+from crm_cli.domain.session import open_session
+from crm_cli.errors import Conflict, NotFound
+from crm_cli.storage import transaction
+
+
+def _add(crm, *args):
+    return int(crm("contact", "add", *args).stdout.strip())
+
+
+def _crm_proc(*args):
+    return subprocess.Popen([sys.executable, "-m", "crm_cli", *args], env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_concurrent_tag_commands_keep_every_tag(crm):
+    cid = _add(crm, "Ana")
+    procs = [_crm_proc("contact", "tag", str(cid), f"p{i}") for i in range(8)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert sorted(crm.json("contact", "show", str(cid))["tags"]) == sorted(f"p{i}" for i in range(8))
+
+
+def test_editor_refuses_when_contact_changed_meanwhile(crm, isolated, monkeypatch):
+    cid = _add(crm, "Ana", "--title", "CTO")
+    script = isolated / "ed.py"
+    script.write_text(textwrap.dedent(f"""
+        import subprocess, sys
+        subprocess.run([{sys.executable!r}, "-m", "crm_cli", "contact", "tag", "{cid}", "meanwhile"], check=True)
+        p = sys.argv[1]
+        s = open(p).read().replace('title = "CTO"', 'title = "Chief"')
+        open(p, "w").write(s)
+    """))
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    r = crm.fails("contact", "edit", str(cid), code=1)
+    assert "changed by another command" in r.stderr and "unsaved.toml" in r.stderr
+    c = crm.json("contact", "show", str(cid))
+    assert c["tags"] == ["meanwhile"] and c["title"] == "CTO"
+
+
+def test_bulk_add_ids_stay_unique_across_checkpoints(isolated):
+    path = str(isolated / "crm.db")
+    db = open_session(path, actor="a")
+    other = open_session(path, actor="a")
+    recs = [{"name": f"B{i}"} for i in range(10)]
+    original = contacts.draft
+
+    calls = {"n": 0}
+
+    def interleave(*a, **k):  # another writer commits while the bulk add runs
+        return original(*a, **k)
+
+    ids = contacts.add_many(db, recs[:5], batch=2)
+    contacts.add(other, "Between")
+    ids += contacts.add_many(db, recs[5:], batch=2)
+    assert len(set(ids)) == 10 and calls["n"] == 0 and interleave
+
+
+def test_checkpoint_forgets_cached_ids(isolated):
+    path = str(isolated / "crm.db")
+    db = open_session(path, actor="a")
+    other = open_session(path, actor="a")
+    contacts.add(db, "First")
+    with transaction(db, "bulk") as tx:
+        tx.insert_many("teams", [{"name": "t1", "created_at": tx.at}])
+        tx.checkpoint()
+        with transaction(other, "other") as tx2:
+            tx2.insert("teams", {"name": "x", "created_at": tx2.at})
+        tx.insert_many("teams", [{"name": "t2", "created_at": tx.at}])
+    names = [r[0] for r in db.conn.execute("SELECT name FROM teams ORDER BY id")]
+    assert names == ["t1", "x", "t2"]
+
+
+def test_bulk_add_with_unknown_owner_late_writes_nothing(isolated):
+    db = open_session(str(isolated / "crm.db"), actor="a")
+    recs = [{"name": f"P{i}"} for i in range(6)] + [{"name": "X", "owner": "nobody"}]
+    with pytest.raises(NotFound):
+        contacts.add_many(db, recs, batch=2)
+    assert db.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"name": 5}',
+        '{"name": "A", "emails": ["a@b.com", 5]}',
+        '{"name": "A", "phones": [true]}',
+        '{"name": "A", "org": {"x": 1}}',
+        '{"name": "A", "stage": ["x"]}',
+        '{"name": "A", "consent": true}',
+        '{"name": "A", "title": ["x"]}',
+        '{"name": "A", "fields": {"a": {"b": 1}}}',
+        '{"name": "A", "tags": {"x": 1}}',
+        '["A"]',
+        '{"name": "A", "nonsense": 1}',
+        "not json",
+    ],
+)
+def test_bulk_add_rejects_wrong_types_cleanly(crm, isolated, line):
+    f = isolated / "in.ndjson"
+    f.write_text('{"name": "Ok"}\n' + line + "\n", encoding="utf-8")
+    r = crm.fails("contact", "add", "--from-ndjson", str(f), code=1)
+    assert ":2" in r.stderr or "record 2" in r.stderr
+    assert not (isolated / "crm.db").exists() or crm.json("contact", "list") == []
+
+
+def test_bulk_add_accepts_its_own_output(crm, isolated):
+    _add(crm, "Ana García", "--email", "work=ana@acme.es", "--phone", "+34600123456", "--tag", "vip",
+         "--org", "Acme SL", "--field", "tier=gold", "--social", "x=@ana")  # fmt: skip
+    out = crm("contact", "list", "--ndjson").stdout
+    f = isolated / "again.ndjson"
+    f.write_text(out, encoding="utf-8")
+    crm("contact", "add", "--from-ndjson", str(f))
+    a, b = crm.json("contact", "list")
+    for k in ("name", "emails", "phones", "tags", "org_id", "custom", "social", "created_at", "stage"):
+        assert a[k] == b[k], k
+    tags = isolated / "tags.ndjson"
+    tags.write_text('{"name": "T", "tags": "vip,gold", "postal_code": 46001}\n', encoding="utf-8")
+    crm("contact", "add", "--from-ndjson", str(tags))
+    t = crm.json("contact", "show", "T")
+    assert t["tags"] == ["gold", "vip"] and t["postal_code"] == "46001"
+
+
+def test_undo_sees_later_changes_to_child_rows(crm):
+    cid = _add(crm, "Dup Test", "--email", "e@x.com")
+    crm("contact", "edit", str(cid), "--remove-email", "e@x.com")
+    remove_set = crm.json("history", "--limit", "1")[0]["id"]
+    crm("contact", "edit", str(cid), "--add-email", "e@x.com")
+    r = crm.fails("undo", str(remove_set), code=1)
+    assert "later change sets" in r.stderr
+    assert [e["value"] for e in crm.json("contact", "show", str(cid))["emails"]] == ["e@x.com"]
+
+
+def test_forced_undo_of_an_add_removes_later_children(crm):
+    cid = _add(crm, "Zed One", "--org", "NewCo")
+    add_set = crm.json("history", "--limit", "1")[0]["id"]
+    crm("contact", "edit", str(cid), "--add-email", "z@x.com")
+    crm.fails("undo", str(add_set), code=1)
+    crm("undo", str(add_set), "--force")
+    crm.fails("contact", "show", str(cid), code=3)
+    assert crm.json("org", "list") == []
+
+
+def test_undo_of_org_add_with_later_people_is_a_named_conflict(crm):
+    crm("org", "add", "Acme SL")
+    org_set = crm.json("history", "--limit", "1")[0]["id"]
+    crm("contact", "add", "Ana", "--org", "Acme SL")
+    r = crm.fails("undo", str(org_set), "--force", code=1)
+    assert "contact add Ana" in r.stderr
+    assert crm.json("org", "show", "Acme SL")["people_count"] == 1
+
+
+def test_undo_redo_undo_chain_keeps_history_true(crm):
+    crm("org", "add", "Zeta")
+    crm("org", "edit", "Zeta", "--name", "Zeta Corp")
+    edit = crm.json("history", "--limit", "1")[0]["id"]
+    u1 = crm.json("undo")["undo_set_id"]
+    redo = crm.json("undo", str(u1))["undo_set_id"]
+    assert crm.json("org", "list")[0]["name"] == "Zeta Corp"
+    crm("undo", str(redo))  # undo the redo: the edit is undone again
+    assert crm.json("org", "list")[0]["name"] == "Zeta"
+    sets = {s["id"]: s for s in crm.json("history")}
+    assert sets[edit]["reverted_by_set_id"] == u1
+    assert sets[u1]["reverted_by_set_id"] is None
+    assert sets[redo]["reverted_by_set_id"] is not None
+    # The user's latest undoable set is now the org add.
+    crm("undo")
+    assert crm.json("org", "list") == []
+
+
+def test_parallel_first_open_never_fails(isolated):
+    for round_ in range(3):
+        path = isolated / f"new{round_}.db"
+        code = f"from crm_cli.storage import open_db; open_db({str(path)!r})"
+        procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(10)]
+        errs = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errs
+
+
+def test_two_demos_at_once_fill_once(crm, isolated):
+    procs = [_crm_proc("demo") for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert sum("changes nothing" in o for o, _ in outs) == 1
+    conn = sqlite3.connect(isolated / "crm.db")
+    assert conn.execute("SELECT count(*) FROM orgs").fetchone()[0] == 8
+
+
+def test_selectors_with_odd_digits(crm):
+    _add(crm, "Ana")
+    crm.fails("contact", "show", "99999999999999999999999", code=3)
+    crm.fails("contact", "show", "²", code=3)
+    crm.fails("org", "show", "99999999999999999999999", code=3)
+    crm.fails("undo", "99999999999999999999999", code=3)
+    crm.fails("history", "contact:99999999999999999999999", code=3)
+
+
+def test_unicode_case_insensitive_names(crm):
+    crm("contact", "add", "A1", "--org", "Óptica Sol SL")
+    crm("contact", "add", "A2", "--org", "óptica sol sl")
+    assert len(crm.json("org", "list")) == 1
+    crm.fails("org", "add", "ÓPTICA SOL SL", code=1)
+    _add(crm, "Pablo Sánchez Díaz")
+    assert crm.json("contact", "show", "PABLO SÁNCHEZ DÍAZ")["name"] == "Pablo Sánchez Díaz"
+    f = crm("contact", "list", "--sort", "name", "--json").stdout
+    assert [c["name"] for c in json.loads(f)] == ["A1", "A2", "Pablo Sánchez Díaz"]
+
+
+def test_accented_names_sort_with_their_letter(crm):
+    for n in ("Zoe", "Álvaro", "Bea", "Íñigo"):
+        _add(crm, n)
+    assert [c["name"] for c in crm.json("contact", "list", "--sort", "name")] == ["Álvaro", "Bea", "Íñigo", "Zoe"]
+
+
+def test_csv_header_is_the_same_with_no_rows(crm):
+    _add(crm, "Ana")
+    full = crm("contact", "list", "--csv").stdout.splitlines()[0]
+    empty = crm("contact", "list", "tag:none", "--csv").stdout.splitlines()
+    assert empty == [full]
+
+
+def test_org_hash_id_reference(crm):
+    oid = crm("org", "add", "Acme SL").stdout.strip()
+    crm("contact", "add", "Ana", "--org", f"#{oid}")
+    assert crm.json("contact", "show", "Ana")["org"] == "Acme SL"
+    crm.fails("contact", "add", "Bob", "--org", "#999", code=3)
+    assert len(crm.json("org", "list")) == 1
+
+
+def test_undo_conflict_in_domain_names_sets(isolated):
+    db = open_session(str(isolated / "crm.db"), actor="a")
+    c = contacts.add(db, "Ana")
+    contacts.tag(db, [c.id], ["x"])
+    from crm_cli.domain import history
+
+    first = history.sets(db)[-1]["id"]
+    with pytest.raises(Conflict, match="contact tag x"):
+        history.undo(db, first + 1)
