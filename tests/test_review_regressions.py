@@ -250,3 +250,26 @@ def test_undo_conflict_in_domain_names_sets(isolated):
     first = history.sets(db)[-1]["id"]
     with pytest.raises(Conflict, match="contact tag x"):
         history.undo(db, first + 1)
+
+
+def test_parallel_validation_matches_serial_and_reports_first_bad_record(isolated):
+    from crm_cli.domain.contacts import _drafts, _drafts_parallel
+    from crm_cli.errors import InvalidInput
+
+    stages = ["lead", "customer"]
+    recs = [{"name": f"P{i}", "emails": [f"P{i}@Example.com"], "phones": ["+34 600 000 %03d" % i]} for i in range(20)]
+    assert _drafts_parallel(recs, stages, chunk=3) == _drafts(recs, stages, 1)
+    bad = list(recs)
+    bad[7] = {"name": "X", "emails": ["nope"]}
+    bad[15] = {"name": "Y", "emails": ["nope"]}
+    with pytest.raises(InvalidInput, match="record 8:"):
+        _drafts_parallel(bad, stages, chunk=3)
+
+
+def test_bulk_add_through_the_parallel_path(isolated):
+    db = open_session(str(isolated / "crm.db"), actor="a")
+    recs = [{"name": f"P{i}", "tags": ["t"], "org": "Acme SL" if i % 2 else None} for i in range(30)]
+    ids = contacts.add_many(db, recs, parallel_from=10, batch=7)
+    assert len(ids) == 30
+    assert db.conn.execute("SELECT count(*) FROM contact_tags").fetchone()[0] == 30
+    assert db.conn.execute("SELECT count(*) FROM orgs").fetchone()[0] == 1
