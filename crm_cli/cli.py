@@ -94,21 +94,29 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option("--db", metavar="PATH", help="Database file (default: $CRM_DB, else the user data dir)."),
+        typer.Option(
+            "--db", metavar="PATH", help="Database file (default: $CRM_DB, else the user data dir)."
+        ),
     ] = None,
     as_: Annotated[
         str | None,
-        typer.Option("--as", metavar="USER", help="Act as this user (name or email; default: $CRM_USER, config)."),
+        typer.Option(
+            "--as",
+            metavar="USER",
+            help="Act as this user (name or email; default: $CRM_USER, config).",
+        ),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ):
     """A terminal CRM for power users: contacts, organizations and their history in one SQLite file."""
     st = state(ctx)
     st.db_path = db
     st.actor = as_
-
 
 
 def main() -> None:

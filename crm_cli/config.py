@@ -28,15 +28,51 @@ class Key:
 KEYS: dict[str, Key] = {
     k.name: k
     for k in [
-        Key("user.default", "personal", "str", None, "acting user when --as and CRM_USER are unset (default: login name)"),
-        Key("phone.region", "personal", "str", None, "region for phone numbers written without +country code, e.g. ES"),
-        Key("money.currency", "personal", "str", "EUR", "currency for amounts given without one (ISO 4217)"),
-        Key("time.zone", "personal", "str", None, "IANA time zone for input and display (default: the system's)"),
+        Key(
+            "user.default",
+            "personal",
+            "str",
+            None,
+            "acting user when --as and CRM_USER are unset (default: login name)",
+        ),
+        Key(
+            "phone.region",
+            "personal",
+            "str",
+            None,
+            "region for phone numbers written without +country code, e.g. ES",
+        ),
+        Key(
+            "money.currency",
+            "personal",
+            "str",
+            "EUR",
+            "currency for amounts given without one (ISO 4217)",
+        ),
+        Key(
+            "time.zone",
+            "personal",
+            "str",
+            None,
+            "IANA time zone for input and display (default: the system's)",
+        ),
         Key("smtp.host", "personal", "str", None, "SMTP server for outgoing mail"),
         Key("smtp.port", "personal", "int", 587, "SMTP port"),
         Key("smtp.user", "personal", "str", None, "SMTP login"),
-        Key("smtp.password_env", "personal", "str", None, "name of the environment variable holding the SMTP password"),
-        Key("contact.stages", "team", "list", ["lead", "prospect", "customer", "churned"], "lifecycle stages, in order"),
+        Key(
+            "smtp.password_env",
+            "personal",
+            "str",
+            None,
+            "name of the environment variable holding the SMTP password",
+        ),
+        Key(
+            "contact.stages",
+            "team",
+            "list",
+            ["lead", "prospect", "customer", "churned"],
+            "lifecycle stages, in order",
+        ),
     ]
 }
 

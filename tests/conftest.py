@@ -51,7 +51,9 @@ class Crm:
         if code is not None:
             assert result.exit_code == code, (result.exit_code, result.stderr)
         assert "Traceback" not in result.stderr
-        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+            result.exception
+        )
         if result.exit_code != 2:  # usage errors are Typer's own format
             lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
             assert len(lines) == 1 and lines[0].startswith("crm: error: "), result.stderr

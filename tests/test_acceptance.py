@@ -19,9 +19,15 @@ def test_acceptance_examples(crm):
     for key in ("id", "name", "first_name", "last_name", "emails", "phones", "tags", "org_id",
                 "stage", "owner", "created_at", "updated_at"):  # fmt: skip
         assert key in rec
-    assert rec["name"] == "Ana García" and rec["first_name"] == "Ana" and rec["last_name"] == "García"
-    assert rec["emails"] == [{"value": "ana@example.es", "label": None, "primary": True, "status": "ok"}]
-    assert rec["phones"][0]["value"] == "+34600123456" and rec["phones"][0]["raw"] == "+34 600 123 456"
+    assert (
+        rec["name"] == "Ana García" and rec["first_name"] == "Ana" and rec["last_name"] == "García"
+    )
+    assert rec["emails"] == [
+        {"value": "ana@example.es", "label": None, "primary": True, "status": "ok"}
+    ]
+    assert (
+        rec["phones"][0]["value"] == "+34600123456" and rec["phones"][0]["raw"] == "+34 600 123 456"
+    )
     assert rec["tags"] == ["vip"] and rec["org"] == "Acme SL" and rec["owner"] == "tester"
     assert rec["created_at"] == "2026-03-10T08:00:00Z"
 

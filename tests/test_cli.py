@@ -23,7 +23,18 @@ def _add(crm, *args):
 
 
 def test_output_formats(crm):
-    _add(crm, "Ana García", "--email", "ana@example.es", "--phone", "+34 600 123 456", "--tag", "vip", "--tag", "b2b")
+    _add(
+        crm,
+        "Ana García",
+        "--email",
+        "ana@example.es",
+        "--phone",
+        "+34 600 123 456",
+        "--tag",
+        "vip",
+        "--tag",
+        "b2b",
+    )
     _add(crm, "Bob Stone", "--email", "home=bob@example.com", "--email", "work=bob@acme.com")
     nd = crm("contact", "list", "--ndjson").stdout.splitlines()
     assert [json.loads(x)["name"] for x in nd] == ["Ana García", "Bob Stone"]
@@ -39,8 +50,15 @@ def test_output_formats(crm):
 def test_limit_and_sort(crm):
     for n in ("Carla", "Ana", "Bea"):
         _add(crm, n)
-    assert [c["name"] for c in crm.json("contact", "list", "--sort", "name")] == ["Ana", "Bea", "Carla"]
-    assert [c["name"] for c in crm.json("contact", "list", "--sort=-name", "--limit", "2")] == ["Carla", "Bea"]
+    assert [c["name"] for c in crm.json("contact", "list", "--sort", "name")] == [
+        "Ana",
+        "Bea",
+        "Carla",
+    ]
+    assert [c["name"] for c in crm.json("contact", "list", "--sort=-name", "--limit", "2")] == [
+        "Carla",
+        "Bea",
+    ]
     assert [c["name"] for c in crm.json("contact", "list", "--sort", "name:desc")][0] == "Carla"
     err = crm.fails("contact", "list", "--sort", "password", code=1)
     assert "cannot sort by 'password'" in err.stderr
@@ -122,7 +140,16 @@ def test_bulk_edit_through_filter_asks_or_needs_yes(crm):
 
 
 def test_custom_fields_social_and_filters(crm):
-    _add(crm, "Ana", "--field", "tier=gold", "--field", "vat=B1", "--social", "mastodon=@ana@eu.social")
+    _add(
+        crm,
+        "Ana",
+        "--field",
+        "tier=gold",
+        "--field",
+        "vat=B1",
+        "--social",
+        "mastodon=@ana@eu.social",
+    )
     _add(crm, "Bob", "--field", "tier=silver")
     assert [c["name"] for c in crm.json("contact", "list", "field.tier:gold")] == ["Ana"]
     assert [c["name"] for c in crm.json("contact", "list", "has:field.vat")] == ["Ana"]
@@ -141,7 +168,18 @@ def test_dates_in_filters_use_fixed_clock(crm):
 
 
 def test_consent_birthday_and_address(crm):
-    cid = _add(crm, "Ana", "--consent", "opted-out", "--birthday", "--04-23", "--city", "Valencia", "--country", "ES")
+    cid = _add(
+        crm,
+        "Ana",
+        "--consent",
+        "opted-out",
+        "--birthday",
+        "--04-23",
+        "--city",
+        "Valencia",
+        "--country",
+        "ES",
+    )
     c = crm.json("contact", "show", str(cid))
     assert c["consent"] == "opted_out" and c["consent_at"] == "2026-03-10T08:00:00Z"
     assert c["birthday"] == "--04-23" and c["city"] == "Valencia"
@@ -152,7 +190,12 @@ def test_phone_region_from_config(crm):
     crm("config", "set", "phone.region", "ES")
     cid = _add(crm, "Ana", "--phone", "mobile=600 123 456", "--phone", "ext. 42")
     phones = crm.json("contact", "show", str(cid))["phones"]
-    assert phones[0] == {"value": "+34600123456", "label": "mobile", "primary": True, "raw": "600 123 456"}
+    assert phones[0] == {
+        "value": "+34600123456",
+        "label": "mobile",
+        "primary": True,
+        "raw": "600 123 456",
+    }
     assert phones[1]["value"] == "ext. 42"  # kept as written when it does not parse
     assert [c["id"] for c in crm.json("contact", "list", "phone:+34600123456")] == [cid]
 
@@ -164,7 +207,10 @@ def test_config_scopes(crm, isolated):
     crm("config", "set", "contact.stages", "lead,trial,customer,churned")
     assert crm.json("config", "get", "contact.stages") == ["lead", "trial", "customer", "churned"]
     listed = {r["key"]: r for r in crm.json("config", "list")}
-    assert listed["contact.stages"]["scope"] == "team" and listed["money.currency"]["scope"] == "personal"
+    assert (
+        listed["contact.stages"]["scope"] == "team"
+        and listed["money.currency"]["scope"] == "personal"
+    )
     _add(crm, "Ana", "--stage", "trial")
     crm.fails("contact", "add", "Bob", "--stage", "prospect", code=1)
     crm("config", "unset", "money.currency")
@@ -175,7 +221,11 @@ def test_demo_is_deterministic_and_idempotent(crm, isolated):
     out = crm("demo").stdout
     assert "contacts" in out
     first = crm.json("contact", "list")
-    assert len(first) > 50 and any(c["org_id"] is None for c in first) and any(c["org_id"] for c in first)
+    assert (
+        len(first) > 50
+        and any(c["org_id"] is None for c in first)
+        and any(c["org_id"] for c in first)
+    )
     assert any("ñ" in c["name"] or "í" in c["name"] or "á" in c["name"] for c in first)
     orgs = crm.json("org", "list")
     assert all(o["people_count"] >= 3 for o in orgs)
@@ -185,7 +235,9 @@ def test_demo_is_deterministic_and_idempotent(crm, isolated):
     other = isolated / "other.db"
     crm("--db", str(other), "demo")
     strip = lambda rows: [{k: v for k, v in r.items()} for r in rows]  # noqa: E731
-    assert strip(json.loads(crm("--db", str(other), "contact", "list", "--json").stdout)) == strip(first)
+    assert strip(json.loads(crm("--db", str(other), "contact", "list", "--json").stdout)) == strip(
+        first
+    )
 
 
 def test_from_ndjson_bulk_add_is_one_change_set(crm, isolated):
@@ -194,7 +246,12 @@ def test_from_ndjson_bulk_add_is_one_change_set(crm, isolated):
         "\n".join(
             json.dumps(r)
             for r in [
-                {"name": "Ana García", "emails": ["ana@acme.es"], "tags": ["vip"], "org": "Acme SL"},
+                {
+                    "name": "Ana García",
+                    "emails": ["ana@acme.es"],
+                    "tags": ["vip"],
+                    "org": "Acme SL",
+                },
                 {"name": "Bob", "phones": ["+44 20 7946 0991"], "created_at": "2020-05-01 10:00"},
             ]
         )
@@ -220,7 +277,7 @@ def test_editor_edit_applies_valid_toml(crm, isolated, monkeypatch):
     script = isolated / "ed.py"
     script.write_text(
         "import sys,re\np=sys.argv[1]\ns=open(p).read()\n"
-        "s=s.replace('title = \"\"','title = \"CTO\"').replace('\"vip\"','\"vip\", \"tech\"')\n"
+        's=s.replace(\'title = ""\',\'title = "CTO"\').replace(\'"vip"\',\'"vip", "tech"\')\n'
         "open(p,'w').write(s)\n"
     )
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
@@ -235,7 +292,9 @@ def test_editor_bad_edit_is_not_applied(crm, isolated, monkeypatch):
     cid = _add(crm, "Ana", "--email", "ana@example.es")
     before = crm.json("contact", "show", str(cid))
     script = isolated / "ed.py"
-    script.write_text("import sys\np=sys.argv[1]\ns=open(p).read()\nopen(p,'w').write(s.replace('ana@example.es','broken'))\n")
+    script.write_text(
+        "import sys\np=sys.argv[1]\ns=open(p).read()\nopen(p,'w').write(s.replace('ana@example.es','broken'))\n"
+    )
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
     r = crm("contact", "edit", str(cid), ok=False)
     assert r.exit_code == 1 and "broken" in r.stderr
@@ -271,13 +330,30 @@ def test_startup_imports_stay_light(isolated):
         "print(' '.join(sorted(sys.modules)))\n"
     )
     env = {**os.environ}
-    subprocess.run([sys.executable, "-m", "crm_cli", "contact", "add", "Ana"], env=env, check=True, capture_output=True)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    subprocess.run(
+        [sys.executable, "-m", "crm_cli", "contact", "add", "Ana"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
     mods = set(out.split())
-    for heavy in ("textual", "email_validator", "phonenumbers", "sqlite_utils", "dateutil", "rich", "pydantic"):
+    for heavy in (
+        "textual",
+        "email_validator",
+        "phonenumbers",
+        "sqlite_utils",
+        "dateutil",
+        "rich",
+        "pydantic",
+    ):
         assert heavy not in mods, f"{heavy} imported at start-up"
 
 
 def test_python_m_crm_cli_entry(isolated):
-    r = subprocess.run([sys.executable, "-m", "crm_cli", "--version"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "crm_cli", "--version"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and re.match(r"crm \d+\.\d+", r.stdout)

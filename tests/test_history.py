@@ -10,7 +10,18 @@ def _add(crm, *args):
 
 
 def test_undo_add_removes_contact_and_children_and_new_org(crm):
-    cid = _add(crm, "Ana García", "--email", "ana@example.es", "--phone", "+34600123456", "--tag", "vip", "--org", "Acme SL")
+    cid = _add(
+        crm,
+        "Ana García",
+        "--email",
+        "ana@example.es",
+        "--phone",
+        "+34600123456",
+        "--tag",
+        "vip",
+        "--org",
+        "Acme SL",
+    )
     out = crm("undo").stdout
     assert "contact add Ana García" in out
     crm.fails("contact", "show", str(cid), code=3)
@@ -31,7 +42,9 @@ def test_undo_edit_restores_every_field(crm):
 
 
 def test_undo_delete_brings_back_same_ids(crm, isolated):
-    cid = _add(crm, "Ana García", "--email", "ana@example.es", "--phone", "+34600123456", "--tag", "vip")
+    cid = _add(
+        crm, "Ana García", "--email", "ana@example.es", "--phone", "+34600123456", "--tag", "vip"
+    )
     conn = sqlite3.connect(isolated / "crm.db")
     email_ids = [r[0] for r in conn.execute("SELECT id FROM emails")]
     before = crm.json("contact", "show", str(cid))
@@ -132,5 +145,7 @@ def test_change_set_records_actor_command_and_before_after(crm):
     crm("contact", "edit", str(cid), "--stage", "customer")
     s = crm.json("history")[0]
     assert s["actor"] == "tester" and s["command"].startswith("crm ") and s["status"] == "done"
-    (change,) = [c for c in s["changes"] if c["table_name"] == "contacts" and c["before"]["stage"] == "lead"]
+    (change,) = [
+        c for c in s["changes"] if c["table_name"] == "contacts" and c["before"]["stage"] == "lead"
+    ]
     assert change["op"] == "update" and change["after"]["stage"] == "customer"

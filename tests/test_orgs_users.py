@@ -42,7 +42,17 @@ def test_org_name_and_unlink(crm):
 def test_users_teams_owner(crm):
     crm("team", "add", "Ventas")
     crm("user", "add", "maria", "--email", "maria@acme.es", "--role", "manager", "--team", "Ventas")
-    crm("user", "add", "luis", "--email", "luis@acme.es", "--team", "ventas", "--manager", "maria@acme.es")
+    crm(
+        "user",
+        "add",
+        "luis",
+        "--email",
+        "luis@acme.es",
+        "--team",
+        "ventas",
+        "--manager",
+        "maria@acme.es",
+    )
     users = {u["name"]: u for u in crm.json("user", "list")}
     assert users["luis"]["manager"] == "maria" and users["luis"]["team"] == "Ventas"
     assert crm.json("team", "list")[0]["members"] == 2

@@ -32,19 +32,23 @@ def test_concurrent_tag_commands_keep_every_tag(crm):
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    assert sorted(crm.json("contact", "show", str(cid))["tags"]) == sorted(f"p{i}" for i in range(8))
+    assert sorted(crm.json("contact", "show", str(cid))["tags"]) == sorted(
+        f"p{i}" for i in range(8)
+    )
 
 
 def test_editor_refuses_when_contact_changed_meanwhile(crm, isolated, monkeypatch):
     cid = _add(crm, "Ana", "--title", "CTO")
     script = isolated / "ed.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import subprocess, sys
         subprocess.run([{sys.executable!r}, "-m", "crm_cli", "contact", "tag", "{cid}", "meanwhile"], check=True)
         p = sys.argv[1]
         s = open(p).read().replace('title = "CTO"', 'title = "Chief"')
         open(p, "w").write(s)
-    """))
+    """)
+    )
     monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
     r = crm.fails("contact", "edit", str(cid), code=1)
     assert "changed by another command" in r.stderr and "unsaved.toml" in r.stderr
@@ -126,7 +130,17 @@ def test_bulk_add_accepts_its_own_output(crm, isolated):
     f.write_text(out, encoding="utf-8")
     crm("contact", "add", "--from-ndjson", str(f))
     a, b = crm.json("contact", "list")
-    for k in ("name", "emails", "phones", "tags", "org_id", "custom", "social", "created_at", "stage"):
+    for k in (
+        "name",
+        "emails",
+        "phones",
+        "tags",
+        "org_id",
+        "custom",
+        "social",
+        "created_at",
+        "stage",
+    ):
         assert a[k] == b[k], k
     tags = isolated / "tags.ndjson"
     tags.write_text('{"name": "T", "tags": "vip,gold", "postal_code": 46001}\n', encoding="utf-8")
@@ -186,7 +200,10 @@ def test_parallel_first_open_never_fails(isolated):
     for round_ in range(3):
         path = isolated / f"new{round_}.db"
         code = f"from crm_cli.storage import open_db; open_db({str(path)!r})"
-        procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(10)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+            for _ in range(10)
+        ]
         errs = [p.communicate(timeout=120)[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), errs
 
@@ -223,7 +240,12 @@ def test_unicode_case_insensitive_names(crm):
 def test_accented_names_sort_with_their_letter(crm):
     for n in ("Zoe", "Álvaro", "Bea", "Íñigo"):
         _add(crm, n)
-    assert [c["name"] for c in crm.json("contact", "list", "--sort", "name")] == ["Álvaro", "Bea", "Íñigo", "Zoe"]
+    assert [c["name"] for c in crm.json("contact", "list", "--sort", "name")] == [
+        "Álvaro",
+        "Bea",
+        "Íñigo",
+        "Zoe",
+    ]
 
 
 def test_csv_header_is_the_same_with_no_rows(crm):
@@ -257,7 +279,10 @@ def test_parallel_validation_matches_serial_and_reports_first_bad_record(isolate
     from crm_cli.errors import InvalidInput
 
     stages = ["lead", "customer"]
-    recs = [{"name": f"P{i}", "emails": [f"P{i}@Example.com"], "phones": ["+34 600 000 %03d" % i]} for i in range(20)]
+    recs = [
+        {"name": f"P{i}", "emails": [f"P{i}@Example.com"], "phones": [f"+34 600 000 {i:03d}"]}
+        for i in range(20)
+    ]
     assert _drafts_parallel(recs, stages, chunk=3) == _drafts(recs, stages, 1)
     bad = list(recs)
     bad[7] = {"name": "X", "emails": ["nope"]}
@@ -268,7 +293,9 @@ def test_parallel_validation_matches_serial_and_reports_first_bad_record(isolate
 
 def test_bulk_add_through_the_parallel_path(isolated):
     db = open_session(str(isolated / "crm.db"), actor="a")
-    recs = [{"name": f"P{i}", "tags": ["t"], "org": "Acme SL" if i % 2 else None} for i in range(30)]
+    recs = [
+        {"name": f"P{i}", "tags": ["t"], "org": "Acme SL" if i % 2 else None} for i in range(30)
+    ]
     ids = contacts.add_many(db, recs, parallel_from=10, batch=7)
     assert len(ids) == 30
     assert db.conn.execute("SELECT count(*) FROM contact_tags").fetchone()[0] == 30

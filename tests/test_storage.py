@@ -15,13 +15,27 @@ from crm_cli.storage import migrations, open_db, transaction
 
 def test_migrations_from_empty_file(tmp_path):
     db = open_db(tmp_path / "new.db")
-    names = [r[0] for r in db.conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'crm' ORDER BY id")]
+    names = [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'crm' ORDER BY id"
+        )
+    ]
     assert names == [name for name, _ in migrations.MIGRATIONS]
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert db.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
     tables = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"contacts", "orgs", "emails", "phones", "contact_tags", "users", "changes", "change_sets"} <= tables
+    assert {
+        "contacts",
+        "orgs",
+        "emails",
+        "phones",
+        "contact_tags",
+        "users",
+        "changes",
+        "change_sets",
+    } <= tables
     db.close()
     again = open_db(tmp_path / "new.db")  # nothing pending: no second run
     assert migrations.pending(again.conn) == []
@@ -34,9 +48,16 @@ def test_migration_upgrades_older_database_in_place(tmp_path, monkeypatch):
     def m999_extra(conn):
         conn.execute("CREATE TABLE extra (id INTEGER PRIMARY KEY AUTOINCREMENT, note TEXT)")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_extra", m999_extra)])
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_extra", m999_extra)]
+    )
     db = open_db(path)
-    assert db.conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE name = 'm999_extra'").fetchone()[0] == 1
+    assert (
+        db.conn.execute(
+            "SELECT count(*) FROM _sqlite_migrations WHERE name = 'm999_extra'"
+        ).fetchone()[0]
+        == 1
+    )
     db.conn.execute("INSERT INTO extra (note) VALUES ('x')")
 
 
@@ -45,11 +66,18 @@ def test_failed_migration_rolls_back_everything(tmp_path, monkeypatch):
         conn.execute("CREATE TABLE half (id INTEGER)")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_broken", m999_broken)])
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_broken", m999_broken)]
+    )
     with pytest.raises(RuntimeError):
         open_db(tmp_path / "x.db")
     conn = sqlite3.connect(tmp_path / "x.db")
-    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('half', 'contacts')").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('half', 'contacts')"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_concurrent_first_open_of_a_new_file(tmp_path):
@@ -60,7 +88,12 @@ def test_concurrent_first_open_of_a_new_file(tmp_path):
         db = open_db({str(path)!r})
         print(db.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
     results = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [r[1] for r in results]
     n = len(migrations.MIGRATIONS)
@@ -83,13 +116,23 @@ def test_concurrent_writers_all_succeed(tmp_path):
     import os
 
     env = {**os.environ, **env_user}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env, stderr=subprocess.PIPE, text=True) for k in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(k)], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for k in range(4)
+    ]
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 60
     assert conn.execute("SELECT count(*) FROM emails").fetchone()[0] == 60
-    assert conn.execute("SELECT count(*) FROM change_sets WHERE label LIKE 'contact add%'").fetchone()[0] == 60
+    assert (
+        conn.execute("SELECT count(*) FROM change_sets WHERE label LIKE 'contact add%'").fetchone()[
+            0
+        ]
+        == 60
+    )
     assert conn.execute("SELECT count(*) FROM search_fts").fetchone()[0] == 60
 
 
@@ -136,7 +179,12 @@ def test_nested_transactions_share_one_change_set(tmp_path):
         with transaction(db, "inner2") as inner:
             inner.insert("teams", {"name": "c", "created_at": "2026-01-01T00:00:00Z"})
     assert [r[0] for r in db.conn.execute("SELECT name FROM teams ORDER BY id")] == ["a", "c"]
-    assert db.conn.execute("SELECT count(DISTINCT set_id) FROM changes WHERE table_name = 'teams'").fetchone()[0] == 1
+    assert (
+        db.conn.execute(
+            "SELECT count(DISTINCT set_id) FROM changes WHERE table_name = 'teams'"
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def test_paths(tmp_path):

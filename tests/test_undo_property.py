@@ -12,14 +12,30 @@ from crm_cli.domain import contacts, history, orgs
 from crm_cli.domain.session import open_session
 from crm_cli.errors import CrmError
 
-DATA_TABLES = ("contacts", "orgs", "emails", "phones", "contact_tags", "org_tags", "settings", "teams")
+DATA_TABLES = (
+    "contacts",
+    "orgs",
+    "emails",
+    "phones",
+    "contact_tags",
+    "org_tags",
+    "settings",
+    "teams",
+)
 
-names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzáéíñüABCÑ ", min_size=1, max_size=12).filter(str.strip)
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzáéíñüABCÑ ", min_size=1, max_size=12).filter(
+    str.strip
+)
 tags = st.lists(st.sampled_from(["vip", "b2b", "lead", "key-account", "newsletter"]), max_size=3)
 emails = st.lists(st.sampled_from(["a@example.com", "b@example.es", "c@acme.es"]), max_size=2)
 op = st.one_of(
     st.tuples(st.just("add"), names, tags, emails, st.sampled_from([None, "Acme SL", "Beta SA"])),
-    st.tuples(st.just("edit"), st.integers(0, 5), st.sampled_from(["CEO", "CTO", ""]), st.sampled_from(["lead", "customer"])),
+    st.tuples(
+        st.just("edit"),
+        st.integers(0, 5),
+        st.sampled_from(["CEO", "CTO", ""]),
+        st.sampled_from(["lead", "customer"]),
+    ),
     st.tuples(st.just("tag"), st.integers(0, 5), tags),
     st.tuples(st.just("untag"), st.integers(0, 5), tags),
     st.tuples(st.just("delete"), st.integers(0, 5)),
@@ -32,7 +48,9 @@ def snapshot(db) -> dict:
     for t in DATA_TABLES:
         cur = db.conn.execute(f"SELECT * FROM {t} ORDER BY id")
         out[t] = cur.fetchall()
-    out["fts"] = db.conn.execute("SELECT rowid, name, emails, org, tags FROM search_fts ORDER BY rowid").fetchall()
+    out["fts"] = db.conn.execute(
+        "SELECT rowid, name, emails, org, tags FROM search_fts ORDER BY rowid"
+    ).fetchall()
     return out
 
 

@@ -31,7 +31,10 @@ def open_db(ctx: typer.Context, *, must_exist: bool = False):
 
     st = state(ctx)
     db = open_session(
-        st.db_path, actor=st.actor, command=shlex.join(["crm", *sys.argv[1:]]), must_exist=must_exist
+        st.db_path,
+        actor=st.actor,
+        command=shlex.join(["crm", *sys.argv[1:]]),
+        must_exist=must_exist,
     )
     ctx.call_on_close(db.close)
     return db
@@ -61,7 +64,9 @@ def confirm_bulk(count: int, what: str, yes: bool) -> None:
     if count <= 3 or yes:
         return
     if not sys.stdin.isatty():
-        raise InvalidInput(f"this would change {count} {what}; add --yes to confirm (stdin is not a terminal)")
+        raise InvalidInput(
+            f"this would change {count} {what}; add --yes to confirm (stdin is not a terminal)"
+        )
     if not typer.confirm(f"Change {count} {what}?", default=False, err=True):
         raise typer.Exit(1)
 
@@ -69,13 +74,21 @@ def confirm_bulk(count: int, what: str, yes: bool) -> None:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 NdjsonOpt = Annotated[bool, typer.Option("--ndjson", help="Print one JSON object per line.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV (list fields joined with '; ').")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", min=0, help="At most this many rows.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", "-n", min=0, help="At most this many rows.")
+]
 SortOpt = Annotated[
     list[str] | None,
-    typer.Option("--sort", help="Sort by a field; '-field' or 'field:desc' for descending. Repeatable."),
+    typer.Option(
+        "--sort", help="Sort by a field; '-field' or 'field:desc' for descending. Repeatable."
+    ),
 ]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing more than 3 records.")]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask before changing more than 3 records.")
+]
 FilterArgs = Annotated[
     list[str] | None,
-    typer.Argument(help="Filter expressions, ANDed: tag:vip 'created>-30d' 'name~garc or stage:customer'."),
+    typer.Argument(
+        help="Filter expressions, ANDed: tag:vip 'created>-30d' 'name~garc or stage:customer'."
+    ),
 ]

@@ -18,7 +18,9 @@ def fmt_choice(json_: bool = False, ndjson: bool = False, csv_: bool = False) ->
     """Pick one output format from the flags (they are exclusive)."""
     chosen = [n for n, on in (("json", json_), ("ndjson", ndjson), ("csv", csv_)) if on]
     if len(chosen) > 1:
-        raise InvalidInput(f"choose one output format, not {' and '.join('--' + c for c in chosen)}")
+        raise InvalidInput(
+            f"choose one output format, not {' and '.join('--' + c for c in chosen)}"
+        )
     return chosen[0] if chosen else "table"
 
 
@@ -29,7 +31,9 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "; ".join(cell(v["value"] if isinstance(v, dict) and "value" in v else v) for v in value)
+        return "; ".join(
+            cell(v["value"] if isinstance(v, dict) and "value" in v else v) for v in value
+        )
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
     return str(value)
@@ -61,12 +65,18 @@ def emit_list(
         for r in rows:
             w.writerow([cell(r.get(k)) for k in keys])
     else:
-        table([[cell(r.get(k)) for k, _ in columns] for r in rows], [h for _, h in columns], title=title)
+        table(
+            [[cell(r.get(k)) for k, _ in columns] for r in rows],
+            [h for _, h in columns],
+            title=title,
+        )
         if not rows:
             print("(none)", file=sys.stderr)
 
 
-def emit_object(obj: dict, fmt: str, *, sections: list[tuple[str, list[dict], list[tuple[str, str]]]] = ()) -> None:
+def emit_object(
+    obj: dict, fmt: str, *, sections: list[tuple[str, list[dict], list[tuple[str, str]]]] = ()
+) -> None:
     """Print one record: a key/value view for people, an object for --json."""
     if fmt in ("json", "ndjson"):
         if fmt == "json":
@@ -84,7 +94,9 @@ def emit_object(obj: dict, fmt: str, *, sections: list[tuple[str, list[dict], li
         table([[cell(r.get(k)) for k, _ in cols] for r in rows], [h for _, h in cols], title=title)
 
 
-def table(rows: list[list[str]], headers: list[str], *, title: str | None = None, header: bool = True) -> None:
+def table(
+    rows: list[list[str]], headers: list[str], *, title: str | None = None, header: bool = True
+) -> None:
     """Print a table: rich on a terminal, plain aligned columns when piped."""
     if sys.stdout.isatty():
         from rich.console import Console

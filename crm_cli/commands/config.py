@@ -9,7 +9,9 @@ import typer
 
 from crm_cli.commands._common import JsonOpt, open_db, state
 
-app = typer.Typer(help="Settings: personal (config file) and team-wide (database).", no_args_is_help=True)
+app = typer.Typer(
+    help="Settings: personal (config file) and team-wide (database).", no_args_is_help=True
+)
 
 
 def _db_if_exists(ctx: typer.Context):
@@ -20,7 +22,11 @@ def _db_if_exists(ctx: typer.Context):
 
 
 @app.command("get")
-def get_cmd(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Dotted key, e.g. phone.region.")], json_: JsonOpt = False):
+def get_cmd(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Dotted key, e.g. phone.region.")],
+    json_: JsonOpt = False,
+):
     """Print one setting's value."""
     from crm_cli.domain import settings
 

@@ -38,17 +38,27 @@ def _opt(*names: str, help: str, metavar: str | None = None):
 @app.command("add")
 def add_cmd(
     ctx: typer.Context,
-    name: Annotated[str | None, typer.Argument(help="Full name ('Ana García'), split into first and last.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Full name ('Ana García'), split into first and last.")
+    ] = None,
     first: Annotated[str | None, _opt("--first", help="First name.")] = None,
     last: Annotated[str | None, _opt("--last", help="Last name(s).")] = None,
-    email: Annotated[Multi, _opt("--email", "-e", help="Email, optionally LABEL=address. Repeatable.")] = None,
-    phone: Annotated[Multi, _opt("--phone", "-p", help="Phone, optionally LABEL=number. Repeatable.")] = None,
+    email: Annotated[
+        Multi, _opt("--email", "-e", help="Email, optionally LABEL=address. Repeatable.")
+    ] = None,
+    phone: Annotated[
+        Multi, _opt("--phone", "-p", help="Phone, optionally LABEL=number. Repeatable.")
+    ] = None,
     title: Annotated[str | None, _opt("--title", help="Job title.")] = None,
-    org: Annotated[str | None, _opt("--org", help="Organization name (created if new) or id.")] = None,
+    org: Annotated[
+        str | None, _opt("--org", help="Organization name (created if new) or id.")
+    ] = None,
     tag: Annotated[Multi, _opt("--tag", "-t", help="Tag. Repeatable.")] = None,
     source: Annotated[str | None, _opt("--source", help="Where the contact came from.")] = None,
     owner: Annotated[str | None, _opt("--owner", help="Owning user (default: you).")] = None,
-    stage: Annotated[str | None, _opt("--stage", help="Lifecycle stage (default: the first).")] = None,
+    stage: Annotated[
+        str | None, _opt("--stage", help="Lifecycle stage (default: the first).")
+    ] = None,
     consent: Annotated[str | None, _opt("--consent", help="granted, opted-out or unknown.")] = None,
     birthday: Annotated[str | None, _opt("--birthday", help="YYYY-MM-DD or --MM-DD.")] = None,
     street: Annotated[str | None, _opt("--street", help="Street address.")] = None,
@@ -56,11 +66,19 @@ def add_cmd(
     region: Annotated[str | None, _opt("--region", help="Region / province / state.")] = None,
     postal_code: Annotated[str | None, _opt("--postal-code", help="Postal code.")] = None,
     country: Annotated[str | None, _opt("--country", help="Country.")] = None,
-    field: Annotated[Multi, _opt("--field", "-f", help="Custom field KEY=VALUE. Repeatable.")] = None,
-    social: Annotated[Multi, _opt("--social", help="Social handle NETWORK=HANDLE. Repeatable.")] = None,
+    field: Annotated[
+        Multi, _opt("--field", "-f", help="Custom field KEY=VALUE. Repeatable.")
+    ] = None,
+    social: Annotated[
+        Multi, _opt("--social", help="Social handle NETWORK=HANDLE. Repeatable.")
+    ] = None,
     from_ndjson: Annotated[
         str | None,
-        _opt("--from-ndjson", metavar="FILE", help="Add many contacts from NDJSON ('-' for stdin), one change set."),
+        _opt(
+            "--from-ndjson",
+            metavar="FILE",
+            help="Add many contacts from NDJSON ('-' for stdin), one change set.",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ):
@@ -113,7 +131,9 @@ def _open_text(path: str):
 @app.command("show")
 def show_cmd(
     ctx: typer.Context,
-    selector: Annotated[str, typer.Argument(help="Id, email, name, or a filter matching one contact.")],
+    selector: Annotated[
+        str, typer.Argument(help="Id, email, name, or a filter matching one contact.")
+    ],
     json_: JsonOpt = False,
 ):
     """Show one contact with its organization."""
@@ -151,10 +171,18 @@ def edit_cmd(
     name: Annotated[str | None, _opt("--name", help="Full name.")] = None,
     first: Annotated[str | None, _opt("--first", help="First name.")] = None,
     last: Annotated[str | None, _opt("--last", help="Last name(s).")] = None,
-    add_email: Annotated[Multi, _opt("--add-email", help="Add an email (LABEL=address). Repeatable.")] = None,
-    remove_email: Annotated[Multi, _opt("--remove-email", help="Remove an email. Repeatable.")] = None,
-    add_phone: Annotated[Multi, _opt("--add-phone", help="Add a phone (LABEL=number). Repeatable.")] = None,
-    remove_phone: Annotated[Multi, _opt("--remove-phone", help="Remove a phone. Repeatable.")] = None,
+    add_email: Annotated[
+        Multi, _opt("--add-email", help="Add an email (LABEL=address). Repeatable.")
+    ] = None,
+    remove_email: Annotated[
+        Multi, _opt("--remove-email", help="Remove an email. Repeatable.")
+    ] = None,
+    add_phone: Annotated[
+        Multi, _opt("--add-phone", help="Add a phone (LABEL=number). Repeatable.")
+    ] = None,
+    remove_phone: Annotated[
+        Multi, _opt("--remove-phone", help="Remove a phone. Repeatable.")
+    ] = None,
     title: Annotated[str | None, _opt("--title", help="Job title ('' clears).")] = None,
     org: Annotated[str | None, _opt("--org", help="Organization name or id ('' unlinks).")] = None,
     tag: Annotated[Multi, _opt("--tag", "-t", help="Add a tag. Repeatable.")] = None,
@@ -163,14 +191,20 @@ def edit_cmd(
     owner: Annotated[str | None, _opt("--owner", help="Owning user ('' clears).")] = None,
     stage: Annotated[str | None, _opt("--stage", help="Lifecycle stage.")] = None,
     consent: Annotated[str | None, _opt("--consent", help="granted, opted-out or unknown.")] = None,
-    birthday: Annotated[str | None, _opt("--birthday", help="YYYY-MM-DD or --MM-DD ('' clears).")] = None,
+    birthday: Annotated[
+        str | None, _opt("--birthday", help="YYYY-MM-DD or --MM-DD ('' clears).")
+    ] = None,
     street: Annotated[str | None, _opt("--street", help="Street address.")] = None,
     city: Annotated[str | None, _opt("--city", help="City.")] = None,
     region: Annotated[str | None, _opt("--region", help="Region.")] = None,
     postal_code: Annotated[str | None, _opt("--postal-code", help="Postal code.")] = None,
     country: Annotated[str | None, _opt("--country", help="Country.")] = None,
-    field: Annotated[Multi, _opt("--field", "-f", help="Custom field KEY=VALUE (KEY= removes).")] = None,
-    social: Annotated[Multi, _opt("--social", help="Social handle NETWORK=HANDLE (NETWORK= removes).")] = None,
+    field: Annotated[
+        Multi, _opt("--field", "-f", help="Custom field KEY=VALUE (KEY= removes).")
+    ] = None,
+    social: Annotated[
+        Multi, _opt("--social", help="Social handle NETWORK=HANDLE (NETWORK= removes).")
+    ] = None,
     yes: YesOpt = False,
     json_: JsonOpt = False,
 ):
@@ -238,7 +272,9 @@ def untag_cmd(
 def delete_cmd(
     ctx: typer.Context,
     selector: Annotated[str, typer.Argument(help="Id, email, name, or a filter.")],
-    cascade: Annotated[bool, _opt("--cascade", help="Also delete records that refer to these contacts.")] = False,
+    cascade: Annotated[
+        bool, _opt("--cascade", help="Also delete records that refer to these contacts.")
+    ] = False,
     yes: YesOpt = False,
 ):
     """Delete contacts with their emails, phones and tags (crm undo brings them back)."""

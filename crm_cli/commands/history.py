@@ -15,7 +15,9 @@ def history_cmd(
     ctx: typer.Context,
     ref: Annotated[
         str | None,
-        typer.Argument(help="Only changes to this record: contact:ID, org:ID, org:\"Acme SL\", user:NAME, or a contact selector."),
+        typer.Argument(
+            help='Only changes to this record: contact:ID, org:ID, org:"Acme SL", user:NAME, or a contact selector.'
+        ),
     ] = None,
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,
@@ -48,8 +50,12 @@ def history_cmd(
 
 def undo_cmd(
     ctx: typer.Context,
-    set_id: Annotated[int | None, typer.Argument(help="Change set to revert (default: your latest).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Revert even over later changes to the same records.")] = False,
+    set_id: Annotated[
+        int | None, typer.Argument(help="Change set to revert (default: your latest).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Revert even over later changes to the same records.")
+    ] = False,
     json_: JsonOpt = False,
 ):
     """Revert your latest change set, or a given one (reverting an undo redoes it)."""
@@ -64,4 +70,6 @@ def undo_cmd(
         print(f"reverted change set {r.set_id} ({r.label}), so what it had reverted is back:"
               f" {n}, recorded as set {r.undo_set_id}")  # fmt: skip
     else:
-        print(f"undid change set {r.set_id} ({r.label}): {n} reverted, recorded as set {r.undo_set_id}")
+        print(
+            f"undid change set {r.set_id} ({r.label}): {n} reverted, recorded as set {r.undo_set_id}"
+        )

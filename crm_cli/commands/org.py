@@ -39,7 +39,9 @@ def add_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Organization name.")],
     domain: Annotated[str | None, _opt("--domain", help="Web domain, e.g. acme.es.")] = None,
-    phone: Annotated[Multi, _opt("--phone", "-p", help="Phone, optionally LABEL=number. Repeatable.")] = None,
+    phone: Annotated[
+        Multi, _opt("--phone", "-p", help="Phone, optionally LABEL=number. Repeatable.")
+    ] = None,
     industry: Annotated[str | None, _opt("--industry", help="Industry.")] = None,
     size: Annotated[str | None, _opt("--size", help="Size, e.g. 11-50.")] = None,
     street: Annotated[str | None, _opt("--street", help="Street address.")] = None,
@@ -49,7 +51,9 @@ def add_cmd(
     country: Annotated[str | None, _opt("--country", help="Country.")] = None,
     tag: Annotated[Multi, _opt("--tag", "-t", help="Tag. Repeatable.")] = None,
     owner: Annotated[str | None, _opt("--owner", help="Owning user (default: you).")] = None,
-    field: Annotated[Multi, _opt("--field", "-f", help="Custom field KEY=VALUE. Repeatable.")] = None,
+    field: Annotated[
+        Multi, _opt("--field", "-f", help="Custom field KEY=VALUE. Repeatable.")
+    ] = None,
     json_: JsonOpt = False,
 ):
     """Add an organization and print its id."""
@@ -65,7 +69,9 @@ def add_cmd(
 @app.command("show")
 def show_cmd(
     ctx: typer.Context,
-    selector: Annotated[str, typer.Argument(help="Id, name, domain, or a filter matching one organization.")],
+    selector: Annotated[
+        str, typer.Argument(help="Id, name, domain, or a filter matching one organization.")
+    ],
     json_: JsonOpt = False,
 ):
     """Show one organization with its people."""
@@ -121,7 +127,9 @@ def edit_cmd(
     tag: Annotated[Multi, _opt("--tag", "-t", help="Add a tag.")] = None,
     untag: Annotated[Multi, _opt("--untag", help="Remove a tag.")] = None,
     owner: Annotated[str | None, _opt("--owner", help="Owning user ('' clears).")] = None,
-    field: Annotated[Multi, _opt("--field", "-f", help="Custom field KEY=VALUE (KEY= removes).")] = None,
+    field: Annotated[
+        Multi, _opt("--field", "-f", help="Custom field KEY=VALUE (KEY= removes).")
+    ] = None,
     yes: YesOpt = False,
     json_: JsonOpt = False,
 ):
@@ -145,7 +153,9 @@ def edit_cmd(
 def delete_cmd(
     ctx: typer.Context,
     selector: Annotated[str, typer.Argument(help="Id, name, domain, or a filter.")],
-    cascade: Annotated[bool, _opt("--cascade", help="Also delete its people and other records referring to it.")] = False,
+    cascade: Annotated[
+        bool, _opt("--cascade", help="Also delete its people and other records referring to it.")
+    ] = False,
     yes: YesOpt = False,
 ):
     """Delete organizations (refuses while people refer to them, unless --cascade)."""

@@ -11,7 +11,9 @@ from crm_cli.commands._common import CsvOpt, JsonOpt, LimitOpt, NdjsonOpt, open_
 
 def search_cmd(
     ctx: typer.Context,
-    text: Annotated[list[str], typer.Argument(help="Words to find (accents and case ignored; prefixes match).")],
+    text: Annotated[
+        list[str], typer.Argument(help="Words to find (accents and case ignored; prefixes match).")
+    ],
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,
     csv_: CsvOpt = False,
@@ -23,5 +25,11 @@ def search_cmd(
 
     fmt = fmt_choice(json_, ndjson, csv_)
     hits = search(open_db(ctx, must_exist=True), " ".join(text), limit=limit)
-    cols = [("kind", "kind"), ("id", "id"), ("name", "name"), ("org", "org"), ("email", "email / domain")]
+    cols = [
+        ("kind", "kind"),
+        ("id", "id"),
+        ("name", "name"),
+        ("org", "org"),
+        ("email", "email / domain"),
+    ]
     emit_list(hits, cols, fmt)

@@ -23,9 +23,13 @@ def add_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The member's name (used with --as and --owner).")],
     email: Annotated[str | None, typer.Option("--email", help="Email address.")] = None,
-    role: Annotated[str | None, typer.Option("--role", help=f"One of {', '.join(users.ROLES)}.")] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help=f"One of {', '.join(users.ROLES)}.")
+    ] = None,
     team: Annotated[str | None, typer.Option("--team", help="Team name.")] = None,
-    manager: Annotated[str | None, typer.Option("--manager", help="Manager's name or email.")] = None,
+    manager: Annotated[
+        str | None, typer.Option("--manager", help="Manager's name or email.")
+    ] = None,
     json_: JsonOpt = False,
 ):
     """Add a team member and print its id."""
@@ -34,7 +38,9 @@ def add_cmd(
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context, json_: JsonOpt = False, ndjson: NdjsonOpt = False, csv_: CsvOpt = False):
+def list_cmd(
+    ctx: typer.Context, json_: JsonOpt = False, ndjson: NdjsonOpt = False, csv_: CsvOpt = False
+):
     """List team members."""
     from crm_cli.commands._output import emit_list, fmt_choice
 
@@ -54,13 +60,23 @@ def edit_cmd(
     json_: JsonOpt = False,
 ):
     """Change a team member."""
-    u = users.edit(open_db(ctx, must_exist=True), who, name=name, email=email, role=role, team=team, manager=manager)
+    u = users.edit(
+        open_db(ctx, must_exist=True),
+        who,
+        name=name,
+        email=email,
+        role=role,
+        team=team,
+        manager=manager,
+    )
     print(json.dumps(asdict(u), ensure_ascii=False, indent=2) if json_ else u.id)
 
 
 @team_app.command("add")
 def team_add_cmd(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name.")], json_: JsonOpt = False
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Team name.")],
+    json_: JsonOpt = False,
 ):
     """Add a team and print its id."""
     t = users.add_team(open_db(ctx), name)
@@ -68,7 +84,9 @@ def team_add_cmd(
 
 
 @team_app.command("list")
-def team_list_cmd(ctx: typer.Context, json_: JsonOpt = False, ndjson: NdjsonOpt = False, csv_: CsvOpt = False):
+def team_list_cmd(
+    ctx: typer.Context, json_: JsonOpt = False, ndjson: NdjsonOpt = False, csv_: CsvOpt = False
+):
     """List teams with their member counts."""
     from crm_cli.commands._output import emit_list, fmt_choice
 

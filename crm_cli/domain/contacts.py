@@ -126,11 +126,14 @@ def load(db: Db, rows: list[dict]) -> list[Contact]:
                 org_id=r["org_id"],
                 org=r["org"],
                 emails=tuple(
-                    Email(e["value"], e["label"], bool(e["is_primary"]), e["status"], e["status_at"])
+                    Email(
+                        e["value"], e["label"], bool(e["is_primary"]), e["status"], e["status_at"]
+                    )
                     for e in emails[r["id"]]
                 ),
                 phones=tuple(
-                    Phone(p["value"], p["label"], bool(p["is_primary"]), p["raw"]) for p in phones[r["id"]]
+                    Phone(p["value"], p["label"], bool(p["is_primary"]), p["raw"])
+                    for p in phones[r["id"]]
                 ),
                 tags=tuple(tags[r["id"]]),
                 stage=r["stage"],
@@ -166,7 +169,9 @@ def get_many(db: Db, ids: list[int]) -> list[Contact]:
     return load(db, store.get_many(db, ids))
 
 
-def list_contacts(db: Db, filter_args: list[str] | None = None, *, sort=None, limit=None, now=None) -> list[Contact]:
+def list_contacts(
+    db: Db, filter_args: list[str] | None = None, *, sort=None, limit=None, now=None
+) -> list[Contact]:
     """Return contacts matching the filter arguments (ANDed)."""
     from crm_cli.domain.selectors import where_for
 
@@ -308,7 +313,9 @@ def draft(
 # ---------------------------------------------------------------- writing
 
 
-def _resolve_org(db: Db, tx: Transaction, name: str | None, cache: dict | None = None) -> int | None:
+def _resolve_org(
+    db: Db, tx: Transaction, name: str | None, cache: dict | None = None
+) -> int | None:
     """Find the organization by name (case-insensitive), creating it when there is none."""
     if name is None:
         return None
@@ -318,12 +325,21 @@ def _resolve_org(db: Db, tx: Transaction, name: str | None, cache: dict | None =
     ids = org_store.ids_by_name(db, name)
     if len(ids) > 1:
         listing = ", ".join(f"{i} {n}" for i, n in org_store.names(db, ids))
-        raise InvalidInput(f"organization name '{name}' matches {len(ids)} organizations ({listing}); use its id")
+        raise InvalidInput(
+            f"organization name '{name}' matches {len(ids)} organizations ({listing}); use its id"
+        )
     if ids:
         oid = ids[0]
     else:
         oid = tx.insert(
-            "orgs", {"name": name, "owner_id": tx.actor_id, "custom": "{}", "created_at": tx.at, "updated_at": tx.at}
+            "orgs",
+            {
+                "name": name,
+                "owner_id": tx.actor_id,
+                "custom": "{}",
+                "created_at": tx.at,
+                "updated_at": tx.at,
+            },
         )
     if cache is not None:
         cache[key] = oid
@@ -352,10 +368,19 @@ def _org_ref(db: Db, tx: Transaction, org: str | None, cache: dict | None = None
 
 def _insert_children(tx: Transaction, cid: int, d: Draft) -> None:
     for i, (value, label) in enumerate(d.emails):
-        tx.insert("emails", {"contact_id": cid, "value": value, "label": label, "is_primary": int(i == 0)})
+        tx.insert(
+            "emails", {"contact_id": cid, "value": value, "label": label, "is_primary": int(i == 0)}
+        )
     for i, (value, raw, label) in enumerate(d.phones):
         tx.insert(
-            "phones", {"contact_id": cid, "value": value, "raw": raw, "label": label, "is_primary": int(i == 0)}
+            "phones",
+            {
+                "contact_id": cid,
+                "value": value,
+                "raw": raw,
+                "label": label,
+                "is_primary": int(i == 0),
+            },
         )
     for t in d.tags:
         tx.insert("contact_tags", {"contact_id": cid, "tag": t})
@@ -394,7 +419,9 @@ def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
     for key, ids in found.items():
         if len(ids) > 1:
             listing = ", ".join(f"{i} {n}" for i, n in org_store.names(db, ids))
-            raise InvalidInput(f"organization name '{wanted[key]}' matches {len(ids)} organizations ({listing})")
+            raise InvalidInput(
+                f"organization name '{wanted[key]}' matches {len(ids)} organizations ({listing})"
+            )
         out[key] = ids[0]
     missing = [name for key, name in wanted.items() if key not in out]
     rows = [{"name": n, "owner_id": tx.actor_id, "custom": "{}", "created_at": tx.at, "updated_at": tx.at}
@@ -493,13 +520,25 @@ def add_many(
                 emails, phones, tags = [], [], []
                 for cid, d in zip(new_ids, chunk):
                     emails += [
-                        {"contact_id": cid, "value": v, "label": lab, "is_primary": int(i == 0),
-                         "status": "ok", "status_at": None}  # fmt: skip
+                        {
+                            "contact_id": cid,
+                            "value": v,
+                            "label": lab,
+                            "is_primary": int(i == 0),
+                            "status": "ok",
+                            "status_at": None,
+                        }  # fmt: skip
                         for i, (v, lab) in enumerate(d.emails)
                     ]
                     phones += [
-                        {"contact_id": cid, "org_id": None, "value": v, "raw": raw, "label": lab,
-                         "is_primary": int(i == 0)}  # fmt: skip
+                        {
+                            "contact_id": cid,
+                            "org_id": None,
+                            "value": v,
+                            "raw": raw,
+                            "label": lab,
+                            "is_primary": int(i == 0),
+                        }  # fmt: skip
                         for i, (v, raw, lab) in enumerate(d.phones)
                     ]
                     tags += [{"contact_id": cid, "tag": t} for t in d.tags]
@@ -586,7 +625,10 @@ def record_kwargs(rec) -> tuple[dict, str | None]:
     kw["phones"] = _items("phones", rec.get("phones"))
     tags = rec.get("tags")
     kw["tags"] = [tags] if isinstance(tags, str) else _items("tags", tags)
-    kw["fields"] = {**_mapping("custom", rec.get("custom")), **_mapping("fields", rec.get("fields"))}
+    kw["fields"] = {
+        **_mapping("custom", rec.get("custom")),
+        **_mapping("fields", rec.get("fields")),
+    }
     kw["social"] = _mapping("social", rec.get("social"))
     created = _scalar("created_at", rec.get("created_at"))
     return kw, created
@@ -631,9 +673,14 @@ def _sync_children(db: Db, tx: Transaction, c: Contact, d: Draft) -> bool:
             changed = True
     for v, (label, primary) in want.items():
         if v in have:
-            changed |= tx.update("emails", have[v]["id"], {"label": label, "is_primary": int(primary)})
+            changed |= tx.update(
+                "emails", have[v]["id"], {"label": label, "is_primary": int(primary)}
+            )
         else:
-            tx.insert("emails", {"contact_id": c.id, "value": v, "label": label, "is_primary": int(primary)})
+            tx.insert(
+                "emails",
+                {"contact_id": c.id, "value": v, "label": label, "is_primary": int(primary)},
+            )
             changed = True
     have_p = {r["value"]: r for r in store.phones_of(db, [c.id])[c.id]}
     want_p = {v: (raw, label, i == 0) for i, (v, raw, label) in enumerate(d.phones)}
@@ -643,11 +690,19 @@ def _sync_children(db: Db, tx: Transaction, c: Contact, d: Draft) -> bool:
             changed = True
     for v, (raw, label, primary) in want_p.items():
         if v in have_p:
-            changed |= tx.update("phones", have_p[v]["id"], {"label": label, "is_primary": int(primary), "raw": raw})
+            changed |= tx.update(
+                "phones", have_p[v]["id"], {"label": label, "is_primary": int(primary), "raw": raw}
+            )
         else:
             tx.insert(
                 "phones",
-                {"contact_id": c.id, "value": v, "raw": raw, "label": label, "is_primary": int(primary)},
+                {
+                    "contact_id": c.id,
+                    "value": v,
+                    "raw": raw,
+                    "label": label,
+                    "is_primary": int(primary),
+                },
             )
             changed = True
     tag_rows = store.tag_rows(db, c.id)
@@ -739,9 +794,13 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
     if e.birthday is not None:
         row["birthday"] = dates.parse_birthday(e.birthday) if e.birthday.strip() else None
     if e.fields:
-        row["custom"] = json.dumps(_kv(e.fields, "field", c.custom), ensure_ascii=False, sort_keys=True)
+        row["custom"] = json.dumps(
+            _kv(e.fields, "field", c.custom), ensure_ascii=False, sort_keys=True
+        )
     if e.social:
-        row["social"] = json.dumps(_kv(e.social, "social", c.social), ensure_ascii=False, sort_keys=True)
+        row["social"] = json.dumps(
+            _kv(e.social, "social", c.social), ensure_ascii=False, sort_keys=True
+        )
     if e.org is not None:
         d.org = validate.text(e.org)
     if e.owner is not None:
@@ -814,7 +873,9 @@ def to_editable(c: Contact) -> dict:
     return doc
 
 
-def replace_from_editable(db: Db, contact_id: int, doc: dict, base: Contact | None = None) -> Contact | None:
+def replace_from_editable(
+    db: Db, contact_id: int, doc: dict, base: Contact | None = None
+) -> Contact | None:
     """Validate an edited document and make the contact equal it; None when nothing changed.
 
     ``base`` is the contact as it was when the document was made: if it has changed
@@ -833,7 +894,9 @@ def replace_from_editable(db: Db, contact_id: int, doc: dict, base: Contact | No
 
     def items(key):
         v = doc.get(key, [])
-        if not isinstance(v, list) or not all(isinstance(x, dict) and isinstance(x.get("value"), str) for x in v):
+        if not isinstance(v, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("value"), str) for x in v
+        ):
             raise InvalidInput(f"'{key}' must be a list of tables with a 'value'")
         return [(f"{x['label']}={x['value']}" if x.get("label") else x["value"]) for x in v]
 
@@ -864,7 +927,9 @@ def replace_from_editable(db: Db, contact_id: int, doc: dict, base: Contact | No
     with transaction(db, f"contact edit {c.name}") as tx:
         c = get(db, contact_id)
         if base is not None and c != base:
-            raise Conflict(f"contact {contact_id} was changed by another command while you edited it")
+            raise Conflict(
+                f"contact {contact_id} was changed by another command while you edited it"
+            )
         changed = _write_draft(db, tx, c, d)
     return get(db, contact_id) if changed else None
 
@@ -887,7 +952,9 @@ def delete_row(db: Db, tx: Transaction, table: str, row_id: int, *, cascade: boo
     refs = graph.referrers(db, table, row_id)
     if refs and not cascade:
         what = "; ".join(f"{len(ids)} {t} ({col})" for t, col, ids in refs)
-        raise InvalidInput(f"{table[:-1]} {row_id} is referred to by {what}: use --cascade to delete them too")
+        raise InvalidInput(
+            f"{table[:-1]} {row_id} is referred to by {what}: use --cascade to delete them too"
+        )
     for t, _col, ids in refs:
         for rid in ids:
             delete_row(db, tx, t, rid, cascade=True)

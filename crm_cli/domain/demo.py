@@ -86,7 +86,9 @@ def records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
         lang = "es" if i % 3 else "en"
         first, last = _person(rng, lang)
         local = f"{_slug(first)}{_slug(last.split()[0])}{rng.randint(10, 99)}"
-        provider = rng.choice(["gmail.com", "outlook.com", "yahoo.es" if lang == "es" else "btinternet.com"])
+        provider = rng.choice(
+            ["gmail.com", "outlook.com", "yahoo.es" if lang == "es" else "btinternet.com"]
+        )
         year, month, day = rng.randint(1955, 2004), rng.randint(1, 12), rng.randint(1, 28)
         people.append({
             "first_name": first, "last_name": last, "name": f"{first} {last}",

@@ -88,11 +88,16 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
         for c in changes:
             final[(c["table_name"], c["row_id"])] = c["after"]
         conflicts = [
-            key for key, after in final.items() if _differs(after, store.current_row(db, key[0], key[1]))
+            key
+            for key, after in final.items()
+            if _differs(after, store.current_row(db, key[0], key[1]))
         ]
         if conflicts and not force:
             later = store.later_sets_touching(db, target["id"], conflicts)
-            named = ", ".join(f"{s['id']} ({s['label']})" for s in later[:8]) or "changes made outside crm"
+            named = (
+                ", ".join(f"{s['id']} ({s['label']})" for s in later[:8])
+                or "changes made outside crm"
+            )
             raise Conflict(
                 f"later change sets touched the same records: {named}; undo them first or use --force"
             )
@@ -112,4 +117,6 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
         store.mark_revert_of(db, tx.set_id, target["id"])
         store.mark_revert_chain(db, target, tx.set_id)
         new_id = tx.set_id
-    return Reverted(target["id"], target["label"], len(changes), new_id, target["reverts_set_id"] is not None)
+    return Reverted(
+        target["id"], target["label"], len(changes), new_id, target["reverts_set_id"] is not None
+    )

@@ -69,15 +69,32 @@ def load(db: Db, rows: list[dict]) -> list[Org]:
     tags = store.tags_of(db, ids)
     return [
         Org(
-            id=r["id"], name=r["name"], domain=r["domain"], industry=r["industry"], size=r["size"],
+            id=r["id"],
+            name=r["name"],
+            domain=r["domain"],
+            industry=r["industry"],
+            size=r["size"],
             phones=tuple(
-                {"value": p["value"], "label": p["label"], "primary": bool(p["is_primary"]), "raw": p["raw"]}
+                {
+                    "value": p["value"],
+                    "label": p["label"],
+                    "primary": bool(p["is_primary"]),
+                    "raw": p["raw"],
+                }
                 for p in phones[r["id"]]
             ),
-            tags=tuple(tags[r["id"]]), street=r["street"], city=r["city"], region=r["region"],
-            postal_code=r["postal_code"], country=r["country"], owner_id=r["owner_id"],
-            owner=r["owner"], people_count=r["people"], custom=json.loads(r["custom"] or "{}"),
-            created_at=r["created_at"], updated_at=r["updated_at"],
+            tags=tuple(tags[r["id"]]),
+            street=r["street"],
+            city=r["city"],
+            region=r["region"],
+            postal_code=r["postal_code"],
+            country=r["country"],
+            owner_id=r["owner_id"],
+            owner=r["owner"],
+            people_count=r["people"],
+            custom=json.loads(r["custom"] or "{}"),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
         )  # fmt: skip
         for r in rows
     ]
@@ -99,7 +116,9 @@ def people(db: Db, org_id: int) -> list[dict]:
     return store.people(db, org_id)
 
 
-def list_orgs(db: Db, filter_args: list[str] | None = None, *, sort=None, limit=None, now=None) -> list[Org]:
+def list_orgs(
+    db: Db, filter_args: list[str] | None = None, *, sort=None, limit=None, now=None
+) -> list[Org]:
     from crm_cli.domain.selectors import where_for
 
     where, params = where_for(filter_args, "orgs", now=now)
@@ -142,7 +161,9 @@ def add(
     tg = validate.tags(tags)
     with transaction(db, f"org add {name}") as tx:
         if store.ids_by_name(db, name):
-            raise InvalidInput(f"organization '{name}' already exists (id {store.ids_by_name(db, name)[0]})")
+            raise InvalidInput(
+                f"organization '{name}' already exists (id {store.ids_by_name(db, name)[0]})"
+            )
         row["owner_id"] = users.resolve_id(db, owner) if owner else tx.actor_id
         row["created_at"] = row["updated_at"] = tx.at
         oid = tx.insert("orgs", row)
@@ -161,9 +182,20 @@ def _sync(db: Db, tx: Transaction, oid: int, phones, tags) -> bool:
                 changed = True
         for v, (raw, label, primary) in want.items():
             if v in have:
-                changed |= tx.update("phones", have[v]["id"], {"label": label, "is_primary": int(primary)})
+                changed |= tx.update(
+                    "phones", have[v]["id"], {"label": label, "is_primary": int(primary)}
+                )
             else:
-                tx.insert("phones", {"org_id": oid, "value": v, "raw": raw, "label": label, "is_primary": int(primary)})
+                tx.insert(
+                    "phones",
+                    {
+                        "org_id": oid,
+                        "value": v,
+                        "raw": raw,
+                        "label": label,
+                        "is_primary": int(primary),
+                    },
+                )
                 changed = True
     if tags is not None:
         rows = store.tag_rows(db, oid)
@@ -195,7 +227,9 @@ def edit(
     """Apply the same changes to these organizations as one change set; return the changed ones."""
     current = get_many(db, ids)
     if len(current) != len(set(ids)):
-        raise NotFound(f"no organization with id {', '.join(str(i) for i in ids if i not in {o.id for o in current})}")
+        raise NotFound(
+            f"no organization with id {', '.join(str(i) for i in ids if i not in {o.id for o in current})}"
+        )
     values: dict = {}
     if name is not None:
         if not name.strip():
@@ -212,20 +246,28 @@ def edit(
     rm_ph = {validate.phone(validate.split_label(p)[1])[0] for p in remove_phones}
     add_tg, rm_tg = validate.tags(add_tags), set(validate.tags(remove_tags))
     changed = []
-    what = label or ("org edit " + (current[0].name if len(current) == 1 else f"{len(current)} organizations"))
+    what = label or (
+        "org edit " + (current[0].name if len(current) == 1 else f"{len(current)} organizations")
+    )
     with transaction(db, what) as tx:
-        current = get_many(db, ids)  # re-read under the write lock: never overwrite a concurrent change
+        current = get_many(
+            db, ids
+        )  # re-read under the write lock: never overwrite a concurrent change
         if "name" in values:
             clash = [i for i in store.ids_by_name(db, values["name"]) if i != ids[0]]
             if clash:
-                raise InvalidInput(f"organization '{values['name']}' already exists (id {clash[0]})")
+                raise InvalidInput(
+                    f"organization '{values['name']}' already exists (id {clash[0]})"
+                )
         owner_id = users.resolve_id(db, owner) if owner else None
         for o in current:
             v = dict(values)
             if owner is not None:
                 v["owner_id"] = owner_id
             if fields:
-                v["custom"] = json.dumps(_kv(fields, "field", o.custom), ensure_ascii=False, sort_keys=True)
+                v["custom"] = json.dumps(
+                    _kv(fields, "field", o.custom), ensure_ascii=False, sort_keys=True
+                )
             have = [(p["value"], p["raw"] or p["value"], p["label"]) for p in o.phones]
             missing = rm_ph - {p[0] for p in have}
             if missing:

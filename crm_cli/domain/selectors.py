@@ -114,7 +114,9 @@ def orgs(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
     if not ids:
         raise NotFound(f"no organization named '{sel}'")
     if len(ids) > 1:
-        raise InvalidInput(f"'{sel}' matches {len(ids)} organizations ({_listing(org_store.names(db, ids))}); use an id")
+        raise InvalidInput(
+            f"'{sel}' matches {len(ids)} organizations ({_listing(org_store.names(db, ids))}); use an id"
+        )
     return ids
 
 

@@ -13,7 +13,11 @@ def _clock() -> str:
 
 
 def open_session(
-    path: str | None = None, *, actor: str | None = None, command: str | None = None, must_exist: bool = False
+    path: str | None = None,
+    *,
+    actor: str | None = None,
+    command: str | None = None,
+    must_exist: bool = False,
 ) -> Db:
     """Open the database acting as --as / CRM_USER / config user, with the CRM_NOW-aware clock."""
     db = open_db(path, must_exist=must_exist)

@@ -45,7 +45,9 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput(f"unknown time zone '{value}' (use an IANA name like Europe/Madrid)") from None
+            raise InvalidInput(
+                f"unknown time zone '{value}' (use an IANA name like Europe/Madrid)"
+            ) from None
     if k.scope == "personal":
         path = config.save_personal(name, value)
         return k, value, str(path)

@@ -26,7 +26,9 @@ def list_sets(
 ) -> list[dict]:
     """Change sets, newest first; with table/row_id only those touching that record."""
     if table is None:
-        return fetch_all(db, f"{_SET_SELECT} ORDER BY s.id DESC LIMIT ?", (-1 if limit is None else limit,))
+        return fetch_all(
+            db, f"{_SET_SELECT} ORDER BY s.id DESC LIMIT ?", (-1 if limit is None else limit,)
+        )
     key = _PARENT_KEY.get(table)
     sql = f"""{_SET_SELECT} WHERE s.id IN (
         SELECT set_id FROM changes WHERE table_name = ? AND row_id = ?
@@ -95,7 +97,9 @@ def later_sets_referring(db: Db, set_id: int, rows: list[tuple[str, int]]) -> li
     if not found:
         return []
     return fetch_all(
-        db, f"{_SET_SELECT} WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id", (json.dumps(sorted(found)),)
+        db,
+        f"{_SET_SELECT} WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id",
+        (json.dumps(sorted(found)),),
     )
 
 
@@ -143,7 +147,9 @@ def mark_revert_chain(db: Db, reverted: dict, by_set_id: int) -> None:
 
 
 def mark_reverted(db: Db, set_id: int, by_set_id: int | None) -> None:
-    db.conn.execute("UPDATE change_sets SET reverted_by_set_id = ? WHERE id = ?", (by_set_id, set_id))
+    db.conn.execute(
+        "UPDATE change_sets SET reverted_by_set_id = ? WHERE id = ?", (by_set_id, set_id)
+    )
 
 
 def mark_revert_of(db: Db, set_id: int, target_id: int) -> None:

@@ -65,7 +65,10 @@ def select(
 
 def ids_where(db: Db, where: str = "1", params: list | tuple = ()) -> list[int]:
     """Return the ids of contacts matching a compiled filter."""
-    return [r[0] for r in db.conn.execute(f"SELECT c.id FROM contacts c WHERE {where} ORDER BY c.id", params)]
+    return [
+        r[0]
+        for r in db.conn.execute(f"SELECT c.id FROM contacts c WHERE {where} ORDER BY c.id", params)
+    ]
 
 
 def get_many(db: Db, ids: list[int]) -> list[dict]:
@@ -73,7 +76,9 @@ def get_many(db: Db, ids: list[int]) -> list[dict]:
     if not ids:
         return []
     return fetch_all(
-        db, f"{_SELECT} WHERE c.id IN (SELECT value FROM json_each(?)) ORDER BY c.id", (json.dumps(ids),)
+        db,
+        f"{_SELECT} WHERE c.id IN (SELECT value FROM json_each(?)) ORDER BY c.id",
+        (json.dumps(ids),),
     )
 
 
@@ -83,7 +88,9 @@ def get(db: Db, contact_id: int) -> dict | None:
 
 
 def exists(db: Db, contact_id: int) -> bool:
-    return db.conn.execute("SELECT 1 FROM contacts WHERE id = ?", (contact_id,)).fetchone() is not None
+    return (
+        db.conn.execute("SELECT 1 FROM contacts WHERE id = ?", (contact_id,)).fetchone() is not None
+    )
 
 
 def _children(db: Db, table: str, key: str, ids: list[int], order: str) -> dict[int, list[dict]]:
@@ -119,7 +126,9 @@ def tag_rows(db: Db, contact_id: int) -> dict[str, int]:
     """Map tag -> contact_tags row id for one contact."""
     return {
         r[1]: r[0]
-        for r in db.conn.execute("SELECT id, tag FROM contact_tags WHERE contact_id = ?", (contact_id,))
+        for r in db.conn.execute(
+            "SELECT id, tag FROM contact_tags WHERE contact_id = ?", (contact_id,)
+        )
     }
 
 
@@ -128,7 +137,8 @@ def ids_by_email(db: Db, email: str) -> list[int]:
     return [
         r[0]
         for r in db.conn.execute(
-            "SELECT DISTINCT contact_id FROM emails WHERE value = ? ORDER BY contact_id", (email.lower(),)
+            "SELECT DISTINCT contact_id FROM emails WHERE value = ? ORDER BY contact_id",
+            (email.lower(),),
         )
     ]
 
@@ -179,7 +189,10 @@ def names(db: Db, ids: list[int]) -> list[tuple[int, str]]:
 
 
 def ids_in_org(db: Db, org_id: int) -> list[int]:
-    return [r[0] for r in db.conn.execute("SELECT id FROM contacts WHERE org_id = ? ORDER BY id", (org_id,))]
+    return [
+        r[0]
+        for r in db.conn.execute("SELECT id FROM contacts WHERE org_id = ? ORDER BY id", (org_id,))
+    ]
 
 
 def count(db: Db) -> int:

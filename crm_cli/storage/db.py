@@ -264,7 +264,9 @@ class Transaction:
         self._next_ids[table] = end + 1
         cols = [c for c in rows[0] if c != "id"]
         sql = f"INSERT INTO {table} (id, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 1))})"
-        self.db.conn.executemany(sql, ([i, *(r.get(c) for c in cols)] for i, r in enumerate(rows, start)))
+        self.db.conn.executemany(
+            sql, ([i, *(r.get(c) for c in cols)] for i, r in enumerate(rows, start))
+        )
         logged = sorted(["id", *cols])
         obj = ", ".join(f"'{c}', {c}" for c in logged)
         self.db.conn.execute(
@@ -334,7 +336,9 @@ def _bump_versions(tx: Transaction) -> None:
         ids = set(tx.touched.get(table, ())) | tx.touched_parents.get(table, set())
         ids -= tx.inserted.get(table, set())
         for row_id in sorted(ids):
-            row = tx.db.conn.execute(f"SELECT version FROM {table} WHERE id = ?", (row_id,)).fetchone()
+            row = tx.db.conn.execute(
+                f"SELECT version FROM {table} WHERE id = ?", (row_id,)
+            ).fetchone()
             if row is not None:
                 tx.update(table, row_id, {"version": row[0] + 1})
 
@@ -379,8 +383,15 @@ def _actor_id(db: Db, at: str) -> int:
         (db.command, at, at),
     )
     set_id = cur.lastrowid
-    row = {"name": name, "email": name if "@" in name else None, "role": None,
-           "team_id": None, "manager_id": None, "created_at": at, "updated_at": at}
+    row = {
+        "name": name,
+        "email": name if "@" in name else None,
+        "role": None,
+        "team_id": None,
+        "manager_id": None,
+        "created_at": at,
+        "updated_at": at,
+    }
     uid = db.conn.execute(
         "INSERT INTO users (name, email, role, team_id, manager_id, created_at, updated_at)"
         " VALUES (:name, :email, :role, :team_id, :manager_id, :created_at, :updated_at)",
@@ -433,9 +444,12 @@ def transaction(
         yield tx
         tx.ensure_open()
         _refresh(tx)
-        if tx.count == 0 and not db.conn.execute(
-            "SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)
-        ).fetchone():
+        if (
+            tx.count == 0
+            and not db.conn.execute(
+                "SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)
+            ).fetchone()
+        ):
             db.conn.execute("DELETE FROM change_sets WHERE id = ?", (set_id,))
         else:
             db.conn.execute(

@@ -11,7 +11,11 @@ from __future__ import annotations
 from crm_cli.storage.db import Db
 
 OWNED: dict[str, tuple[tuple[str, str], ...]] = {
-    "contacts": (("emails", "contact_id"), ("phones", "contact_id"), ("contact_tags", "contact_id")),
+    "contacts": (
+        ("emails", "contact_id"),
+        ("phones", "contact_id"),
+        ("contact_tags", "contact_id"),
+    ),
     "orgs": (("phones", "org_id"), ("org_tags", "org_id")),
 }
 
@@ -40,7 +44,10 @@ def owned_rows(db: Db, table: str, row_id: int) -> list[tuple[str, int]]:
     """(table, id) of the rows that belong to this row and go with it."""
     out = []
     for child, col in OWNED.get(table, ()):
-        out += [(child, r[0]) for r in db.conn.execute(f"SELECT id FROM {child} WHERE {col} = ?", (row_id,))]
+        out += [
+            (child, r[0])
+            for r in db.conn.execute(f"SELECT id FROM {child} WHERE {col} = ?", (row_id,))
+        ]
     return out
 
 
@@ -51,7 +58,12 @@ def referrers(db: Db, table: str, row_id: int) -> list[tuple[str, str, list[int]
     for child, col in foreign_keys(db).get(table, []):
         if (child, col) in owned:
             continue
-        ids = [r[0] for r in db.conn.execute(f"SELECT id FROM {child} WHERE {col} = ? ORDER BY id", (row_id,))]
+        ids = [
+            r[0]
+            for r in db.conn.execute(
+                f"SELECT id FROM {child} WHERE {col} = ? ORDER BY id", (row_id,)
+            )
+        ]
         if ids:
             out.append((child, col, ids))
     return out

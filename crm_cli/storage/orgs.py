@@ -41,7 +41,10 @@ def select(db: Db, where: str = "1", params=(), *, sort=None, limit=None, offset
 
 
 def ids_where(db: Db, where: str = "1", params=()) -> list[int]:
-    return [r[0] for r in db.conn.execute(f"SELECT o.id FROM orgs o WHERE {where} ORDER BY o.id", params)]
+    return [
+        r[0]
+        for r in db.conn.execute(f"SELECT o.id FROM orgs o WHERE {where} ORDER BY o.id", params)
+    ]
 
 
 def get(db: Db, org_id: int) -> dict | None:
@@ -52,7 +55,9 @@ def get_many(db: Db, ids: list[int]) -> list[dict]:
     if not ids:
         return []
     return fetch_all(
-        db, f"{_SELECT} WHERE o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id", (json.dumps(ids),)
+        db,
+        f"{_SELECT} WHERE o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id",
+        (json.dumps(ids),),
     )
 
 
@@ -84,9 +89,13 @@ def ids_by_names(db: Db, wanted: list[str]) -> list[tuple[int, str]]:
     return out
 
 
-
 def ids_by_domain(db: Db, domain: str) -> list[int]:
-    return [r[0] for r in db.conn.execute("SELECT id FROM orgs WHERE domain = ? COLLATE NOCASE ORDER BY id", (domain,))]
+    return [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT id FROM orgs WHERE domain = ? COLLATE NOCASE ORDER BY id", (domain,)
+        )
+    ]
 
 
 def names(db: Db, ids: list[int]) -> list[tuple[int, str]]:
@@ -109,7 +118,10 @@ def tags_of(db: Db, ids: list[int]) -> dict[int, list[str]]:
 
 
 def tag_rows(db: Db, org_id: int) -> dict[str, int]:
-    return {r[1]: r[0] for r in db.conn.execute("SELECT id, tag FROM org_tags WHERE org_id = ?", (org_id,))}
+    return {
+        r[1]: r[0]
+        for r in db.conn.execute("SELECT id, tag FROM org_tags WHERE org_id = ?", (org_id,))
+    }
 
 
 def people(db: Db, org_id: int) -> list[dict]:
