@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -264,9 +265,10 @@ class Transaction:
         self._next_ids[table] = end + 1
         cols = [c for c in rows[0] if c != "id"]
         sql = f"INSERT INTO {table} (id, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 1))})"
-        self.db.conn.executemany(
-            sql, ([i, *(r.get(c) for c in cols)] for i, r in enumerate(rows, start))
-        )
+        if any(r.keys() != rows[0].keys() for r in rows):
+            raise ValueError(f"insert_many into {table}: rows must all have the same keys")
+        values = itemgetter(*cols) if len(cols) > 1 else (lambda r: (r[cols[0]],))
+        self.db.conn.executemany(sql, ((i, *values(r)) for i, r in enumerate(rows, start)))
         logged = sorted(["id", *cols])
         obj = ", ".join(f"'{c}', {c}" for c in logged)
         self.db.conn.execute(
