@@ -77,7 +77,8 @@ KEYS: dict[str, Key] = {
 }
 
 _cache: dict[str, Any] | None = None
-_cache_key: str | None = None  # the CRM_CONFIG_DIR the cache was read under
+_cache_key: tuple | None = None  # (CRM_CONFIG_DIR, the file's mtime) the cache was read at
+_path_for: tuple[str | None, str] = (None, "")  # (CRM_CONFIG_DIR, config file path)
 
 
 def config_dir() -> Path:
@@ -106,28 +107,46 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 def load() -> dict[str, Any]:
     """Read the personal config file as flat dotted keys (empty if there is none)."""
-    global _cache, _cache_key
-    key = os.environ.get("CRM_CONFIG_DIR", "")
+    global _cache, _cache_key, _path_for
+    env = os.environ.get("CRM_CONFIG_DIR", "")
+    if _path_for[0] != env:
+        _path_for = (env, str(config_path()))
+    try:
+        stamp = os.stat(_path_for[1]).st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (env, stamp)
     if _cache is not None and _cache_key == key:
         return _cache
-    path = config_path()
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        data = {}
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
-    _cache, _cache_key = _flatten(data), key
+    _cache, _cache_key = _flatten(_read(Path(_path_for[1]))), key
     return _cache
 
 
+def _read(path: Path) -> dict[str, Any]:
+    """The config file as nested tables; empty when there is none."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
+
+
+_PY_TYPES = {"str": str, "int": int, "list": list}
+
+
 def get(name: str) -> Any:
-    """Return a personal setting, or its default."""
+    """Return a personal setting, or its default; a value of the wrong type is an error."""
     key = KEYS.get(name)
     value = load().get(name)
     if value is None and key is not None:
         return key.default
+    if key is not None and (not isinstance(value, _PY_TYPES[key.type]) or isinstance(value, bool)):
+        raise InvalidInput(
+            f"config key {name} in {config_path()} must be a {key.type}, not {value!r}"
+            f" (fix it with: crm config set {name} VALUE)"
+        )
     return value
 
 
@@ -157,13 +176,7 @@ def save_personal(name: str, value: Any) -> Path:
     import tomli_w
 
     path = config_path()
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        data = {}
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
+    data = _read(path)
     node = data
     parts = name.split(".")
     for p in parts[:-1]:

@@ -357,3 +357,17 @@ def test_python_m_crm_cli_entry(isolated):
         [sys.executable, "-m", "crm_cli", "--version"], capture_output=True, text=True
     )
     assert r.returncode == 0 and re.match(r"crm \d+\.\d+", r.stdout)
+
+
+def test_broken_config_is_a_clear_error(crm, isolated):
+    cfg = isolated / "config" / "config.toml"
+    cfg.write_text("garbage [\n", encoding="utf-8")
+    r = crm.fails("contact", "add", "A", code=1)
+    assert "not valid TOML" in r.stderr
+    cfg.write_text('[phone]\nregion = ["x"]\n', encoding="utf-8")
+    r = crm.fails("contact", "add", "A", "--phone", "600123456", code=1)
+    assert "phone.region" in r.stderr and "must be a str" in r.stderr
+    cfg.write_text("", encoding="utf-8")
+    crm.fails("config", "set", "phone.region", "Narnia", code=1)
+    crm("config", "set", "phone.region", "es")
+    assert crm("config", "get", "phone.region").stdout.strip() == "ES"

@@ -86,7 +86,7 @@ def test_local_tz_unknown_zone(tmp_path):
 
 def test_local_tz_non_text_zone(tmp_path):
     _write_config(tmp_path, "[time]\nzone = 5\n")
-    with pytest.raises(InvalidInput, match="unknown time zone '5'"):
+    with pytest.raises(InvalidInput, match="time.zone .* must be a str"):
         dates.local_tz()
 
 

@@ -48,6 +48,14 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
             raise InvalidInput(
                 f"unknown time zone '{value}' (use an IANA name like Europe/Madrid)"
             ) from None
+    if k.name == "phone.region" and value is not None:
+        import phonenumbers
+
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidInput(
+                f"unknown phone region '{text}' (use a country code like ES, GB, US)"
+            )
     if k.scope == "personal":
         path = config.save_personal(name, value)
         return k, value, str(path)
