@@ -446,12 +446,9 @@ def transaction(
         yield tx
         tx.ensure_open()
         _refresh(tx)
-        if (
-            tx.count == 0
-            and not db.conn.execute(
-                "SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)
-            ).fetchone()
-        ):
+        # A command that changed nothing (or whose only changes were rolled back to a
+        # savepoint) leaves no empty set behind in the history.
+        if not db.conn.execute("SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)).fetchone():
             db.conn.execute("DELETE FROM change_sets WHERE id = ?", (set_id,))
         else:
             db.conn.execute(
