@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from crm_cli.cli import app
 
 NOW = "2026-03-10T09:00:00+01:00"
+
+# CI runs the same examples every time (a red build must be reproducible); local runs
+# keep exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
