@@ -61,6 +61,8 @@ class CrmGroup(TyperGroup):
             if "readonly" in msg or "read-only" in msg:
                 _fail(f"cannot write the database: {msg}", EXIT_USER)
             raise
+        except UnicodeError as e:
+            _fail(f"input is not valid UTF-8 text ({e.__class__.__name__})", EXIT_USER)
         except BrokenPipeError:
             # stdout closed early (crm ... | head): not an error.
             sys.stderr.close()
@@ -115,6 +117,8 @@ def root(
 ):
     """A terminal CRM for power users: contacts, organizations and their history in one SQLite file."""
     st = state(ctx)
+    if db is not None and not db.strip():
+        _fail("--db needs a path (an empty one would mean the default database)", EXIT_USER)
     st.db_path = db
     st.actor = as_
 

@@ -179,8 +179,13 @@ def save_personal(name: str, value: Any) -> Path:
     data = _read(path)
     node = data
     parts = name.split(".")
-    for p in parts[:-1]:
+    for i, p in enumerate(parts[:-1]):
         node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            where = ".".join(parts[: i + 1])
+            raise InvalidInput(
+                f"config file {path} has '{where}' as a value, not a table; fix the file first"
+            )
     if value is None:
         node.pop(parts[-1], None)
     else:

@@ -300,3 +300,161 @@ def test_bulk_add_through_the_parallel_path(isolated):
     assert len(ids) == 30
     assert db.conn.execute("SELECT count(*) FROM contact_tags").fetchone()[0] == 30
     assert db.conn.execute("SELECT count(*) FROM orgs").fetchone()[0] == 1
+
+
+# ---- second review ----------------------------------------------------------
+
+
+def test_undo_refuses_a_set_still_being_written(isolated):
+    db = open_session(str(isolated / "crm.db"), actor="a")
+    from crm_cli.domain import history
+
+    with pytest.raises(Conflict, match="reverted while it was being written"):
+        with transaction(db, "bulk") as tx:
+            tx.insert_many("teams", [{"name": "t1", "created_at": tx.at}])
+            tx.checkpoint()
+            other = open_session(str(isolated / "crm.db"), actor="a")
+            with pytest.raises(Conflict, match="still being written"):
+                history.undo(other)
+            history.undo(other, force=True)  # forced: reverts what was committed so far
+            tx.insert_many("teams", [{"name": "t2", "created_at": tx.at}])  # the writer notices
+    assert db.conn.execute("SELECT count(*) FROM teams").fetchone()[0] == 0
+
+
+def test_forced_undo_keeps_later_edits_to_other_columns(crm):
+    cid = _add(crm, "Ana", "--city", "Valencia")
+    crm("contact", "edit", str(cid), "--stage", "customer")
+    stage_set = crm.json("history", "--limit", "1")[0]["id"]
+    crm("contact", "edit", str(cid), "--city", "Madrid")
+    crm("undo", str(stage_set), "--force")
+    c = crm.json("contact", "show", str(cid))
+    assert c["stage"] == "lead" and c["city"] == "Madrid"
+
+
+def test_forced_undo_does_not_resurrect_a_later_deleted_contact(crm):
+    cid = _add(crm, "Ana", "--email", "ana@x.es")
+    crm("contact", "tag", str(cid), "zz")
+    tag_set = crm.json("history", "--limit", "1")[0]["id"]
+    crm("contact", "delete", str(cid))
+    r = crm.fails("undo", str(tag_set), "--force", code=1)
+    assert "nothing left to revert" in r.stderr
+    crm.fails("contact", "show", str(cid), code=3)
+    assert crm.json("contact", "list") == []
+
+
+def test_consent_and_stage_filters_take_the_documented_spellings(crm):
+    a = _add(crm, "Ana", "--consent", "opted-out")
+    _add(crm, "Bob", "--consent", "granted")
+    assert [c["id"] for c in crm.json("contact", "list", "consent:opted-out")] == [a]
+    assert [c["name"] for c in crm.json("contact", "list", "!consent:opted-out")] == ["Bob"]
+    r = crm.fails("contact", "list", "stage:nope", code=1)
+    assert "lead" in r.stderr
+    r = crm.fails("contact", "list", "consent:maybe", code=1)
+
+
+def test_bulk_add_checks_org_ids_and_owners_before_writing(crm, isolated):
+    f = isolated / "in.ndjson"
+    lines = [json.dumps({"name": f"P{i}"}) for i in range(12)] + [
+        json.dumps({"name": "X", "org": "#999"})
+    ]
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "crm_cli", "contact", "add", "--from-ndjson", str(f)],
+                       capture_output=True, text=True, env=os.environ.copy())  # fmt: skip
+    assert r.returncode == 3 and "999" in r.stderr
+    assert not (isolated / "crm.db").exists() or crm.json("contact", "list") == []
+
+
+def test_bulk_add_on_fresh_database_with_the_acting_user_as_owner(crm, isolated):
+    f = isolated / "in.ndjson"
+    f.write_text('{"name": "A", "owner": "tester"}\n', encoding="utf-8")
+    crm("contact", "add", "--from-ndjson", str(f))
+    assert crm.json("contact", "show", "A")["owner"] == "tester"
+
+
+def test_bulk_add_reports_file_lines_and_bad_encoding(crm, isolated):
+    f = isolated / "in.ndjson"
+    f.write_text('{"name": "A"}\n\n\n{"name": "B", "emails": ["nope"]}\n', encoding="utf-8")
+    r = crm.fails("contact", "add", "--from-ndjson", str(f), code=1)
+    assert "in.ndjson:4:" in r.stderr
+    f.write_bytes('{"name": "Jos\xe9"}\n'.encode("latin-1"))
+    r = crm.fails("contact", "add", "--from-ndjson", str(f), code=1)
+    assert "not UTF-8" in r.stderr
+    crm.fails("contact", "add", "--from-ndjson", str(f), "--title", "x", code=1)
+    crm.fails("contact", "add", "--from-ndjson", "", code=1)
+    f.write_text('{"name": "\\ud800"}\n', encoding="utf-8")
+    crm.fails("contact", "add", "--from-ndjson", str(f), code=1)
+
+
+def test_non_utf8_arguments_are_clear_errors(isolated):
+    env = os.environ.copy()
+    for args in (
+        ["contact", "add", b"Jos\xe9"],
+        ["search", b"\xe9"],
+        ["contact", "list", b"name~\xe9"],
+    ):
+        r = subprocess.run([sys.executable, "-m", "crm_cli", *args], capture_output=True, env=env)
+        assert r.returncode in (1, 3), r.stderr
+        assert b"Traceback" not in r.stderr
+
+
+def test_quoted_and_odd_names_select(crm):
+    cid = _add(crm, "Ana (Madrid)")
+    assert crm.json("contact", "show", "Ana (Madrid)")["id"] == cid
+    assert crm.json("contact", "show", '"ana (madrid)"')["id"] == cid
+    crm("org", "add", "Acme: Europe")
+    assert crm.json("org", "show", "Acme: Europe")["name"] == "Acme: Europe"
+    assert crm.json("history", 'org:"Acme: Europe"')[0]["label"] == "org add Acme: Europe"
+
+
+def test_history_of_deleted_records(crm):
+    cid = _add(crm, "Ana")
+    crm("contact", "delete", str(cid))
+    labels = [s["label"] for s in crm.json("history", f"contact:{cid}")]
+    assert labels[0].startswith("contact delete") and labels[-1] == "contact add Ana"
+
+
+def test_history_of_an_org_excludes_edits_of_its_people(crm):
+    crm("contact", "add", "Ana", "--org", "Acme SL")
+    crm("contact", "edit", "Ana", "--birthday", "1990-01-02")
+    labels = [s["label"] for s in crm.json("history", 'org:"Acme SL"')]
+    assert labels == ["contact add Ana"]
+
+
+def test_nfd_text_matches_nfc(crm):
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "José Núñez")
+    cid = _add(crm, nfd, "--org", unicodedata.normalize("NFD", "Olivares Logística SA"))
+    assert crm.json("contact", "show", "José Núñez")["id"] == cid
+    _add(crm, "Other", "--org", "Olivares Logística SA")
+    assert len(crm.json("org", "list")) == 1
+
+
+def test_editor_keeps_normalised_phones(crm, isolated, monkeypatch):
+    crm("config", "set", "phone.region", "ES")
+    cid = _add(crm, "Ana", "--phone", "600 123 456")
+    crm("config", "unset", "phone.region")
+    script = isolated / "ed.py"
+    script.write_text(
+        "import sys\np=sys.argv[1]\ns=open(p).read()\nopen(p,'w').write(s.replace('title = \"\"','title = \"CTO\"'))\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    crm("contact", "edit", str(cid))
+    c = crm.json("contact", "show", str(cid))
+    assert c["title"] == "CTO" and c["phones"][0]["value"] == "+34600123456"
+
+
+def test_config_file_with_a_value_where_a_table_belongs(crm, isolated):
+    (isolated / "config" / "config.toml").write_text('smtp = "x"\n', encoding="utf-8")
+    r = crm.fails("config", "set", "smtp.host", "h", code=1)
+    assert "'smtp'" in r.stderr
+
+
+def test_demo_follows_custom_stages(crm):
+    crm("config", "set", "contact.stages", "new,won,lost")
+    crm("demo")
+    assert {c["stage"] for c in crm.json("contact", "list")} <= {"new", "won", "lost"}
+
+
+def test_empty_db_option_is_refused(crm):
+    crm.fails("--db", "", "contact", "add", "Z", code=1)

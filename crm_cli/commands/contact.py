@@ -83,11 +83,20 @@ def add_cmd(
     json_: JsonOpt = False,
 ):
     """Add a contact and print its id."""
-    db = open_db(ctx)
-    if from_ndjson:
-        if name or email or phone or org or tag:
-            raise InvalidInput("--from-ndjson takes its values from the file, not from options")
-        ids = contacts.add_many(db, _read_ndjson(from_ndjson))
+    if from_ndjson is not None:
+        given = [
+            k
+            for k, v in ctx.params.items()
+            if v not in (None, [], (), False) and k not in ("from_ndjson", "json_")
+        ]
+        if given:
+            raise InvalidInput(
+                f"--from-ndjson takes every value from the file; drop {', '.join(sorted(given))}"
+            )
+        if not from_ndjson.strip():
+            raise InvalidInput("--from-ndjson needs a file, or - for stdin")
+        records, positions = _read_ndjson(from_ndjson)
+        ids = contacts.add_many(open_db(ctx), records, positions=positions)
         if json_:
             print(json.dumps(ids))
         else:
@@ -95,7 +104,7 @@ def add_cmd(
         print(f"added {len(ids)} contacts", file=sys.stderr)
         return
     c = contacts.add(
-        db, name, first_name=first, last_name=last, emails=email or (), phones=phone or (), title=title,
+        open_db(ctx), name, first_name=first, last_name=last, emails=email or (), phones=phone or (), title=title,
         org=org, tags=tag or (), source=source, owner=owner, stage=stage, consent=consent,
         birthday=birthday, street=street, city=city, region=region, postal_code=postal_code,
         country=country, fields=field or (), social=social or (),
@@ -106,26 +115,32 @@ def add_cmd(
         print(c.id)
 
 
-def _read_ndjson(path: str):
-    f = sys.stdin if path == "-" else _open_text(path)
+def _read_ndjson(path: str) -> tuple[list, list[str]]:
+    """Read NDJSON records and where each came from ('FILE:LINE'); blank lines are skipped."""
+    name = "stdin" if path == "-" else path
     try:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidInput(f"{path}:{n}: not JSON: {e.msg}") from None
-    finally:
-        if f is not sys.stdin:
-            f.close()
-
-
-def _open_text(path: str):
-    try:
-        return open(path, encoding="utf-8")
+        data = sys.stdin.buffer.read() if path == "-" else _read_bytes(path)
     except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+        raise InvalidInput(f"cannot read {name}: {e.strerror}") from None
+    records, positions = [], []
+    for n, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{name}:{n}: not UTF-8 text") from None
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"{name}:{n}: not JSON: {e.msg}") from None
+        positions.append(f"{name}:{n}")
+    return records, positions
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 @app.command("show")

@@ -175,7 +175,7 @@ def list_contacts(
     """Return contacts matching the filter arguments (ANDed)."""
     from crm_cli.domain.selectors import where_for
 
-    where, params = where_for(filter_args, "contacts", now=now)
+    where, params = where_for(filter_args, "contacts", now=now, db=db)
     return load(db, store.select(db, where, params, sort=sort, limit=limit))
 
 
@@ -409,9 +409,15 @@ def _write_new(db: Db, tx: Transaction, d: Draft) -> int:
 def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
     """Resolve every organization name the drafts name, creating the missing ones at once."""
     wanted: dict[str, str] = {}
+    by_id: set[str] = set()
     for d in drafts:
-        if d.org is not None and _org_id_ref(d.org) is None:
-            wanted.setdefault(d.org.casefold(), d.org)
+        if d.org is not None:
+            if _org_id_ref(d.org) is None:
+                wanted.setdefault(d.org.casefold(), d.org)
+            else:
+                by_id.add(d.org)
+    for ref in sorted(by_id):
+        _org_ref(db, tx, ref)  # NotFound for an unknown id, before anything is written
     found: dict[str, list[int]] = {}
     for oid, name in org_store.ids_by_names(db, list(wanted.values())):
         found.setdefault(name.casefold(), []).append(oid)
@@ -431,29 +437,34 @@ def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
     return out
 
 
-def _drafts(records: list, stages: list[str], first: int) -> list[Draft]:
-    """Validate records (numbered from ``first`` in errors) into drafts; no database needed."""
+def _drafts(
+    records: list, stages: list[str], first: int, positions: list[str] | None = None
+) -> list[Draft]:
+    """Validate records into drafts; errors name ``positions[i]`` or 'record N' (from ``first``)."""
     from crm_cli.domain import dates
 
     tz, now = dates.local_tz(), dates.now()
     out = []
-    for n, rec in enumerate(records, first):
+    for i, rec in enumerate(records):
         try:
             kwargs, created = record_kwargs(rec)
             d = draft(None, kwargs.pop("name", None), stages=stages, **kwargs)
             if created:
                 d.row["created_at"] = dates.to_db(dates.parse_when(created, now=now, tz=tz))
         except InvalidInput as e:
-            raise InvalidInput(f"record {n}: {e}") from None
+            where = positions[i] if positions else f"record {first + i}"
+            raise InvalidInput(f"{where}: {e}") from None
         out.append(d)
     return out
 
 
-def _drafts_chunk(args: tuple[list, list[str], int]) -> list[Draft]:
+def _drafts_chunk(args: tuple) -> list[Draft]:
     return _drafts(*args)
 
 
-def _drafts_parallel(records: list, stages: list[str], chunk: int = 2000) -> list[Draft]:
+def _drafts_parallel(
+    records: list, stages: list[str], chunk: int = 2000, positions: list[str] | None = None
+) -> list[Draft]:
     """Validate on every core: email and phone checks cost more than writing the rows.
 
     Chunks keep their order; the first bad record (lowest number) is the one reported.
@@ -461,7 +472,10 @@ def _drafts_parallel(records: list, stages: list[str], chunk: int = 2000) -> lis
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    parts = [(records[i : i + chunk], stages, i + 1) for i in range(0, len(records), chunk)]
+    parts = [
+        (records[i : i + chunk], stages, i + 1, positions[i : i + chunk] if positions else None)
+        for i in range(0, len(records), chunk)
+    ]
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx) as pool:
         out: list[Draft] = []
@@ -477,6 +491,7 @@ def add_many(
     label: str = "contact add (bulk)",
     batch: int = 5000,
     parallel_from: int = 20000,
+    positions: list[str] | None = None,
 ) -> list[int]:
     """Add many contacts in one change set, validating every record before writing any.
 
@@ -489,16 +504,17 @@ def add_many(
     stages = settings.stages(db)
     records = list(records)
     if len(records) >= parallel_from and (os.cpu_count() or 1) > 1:
-        drafts = _drafts_parallel(records, stages)
+        drafts = _drafts_parallel(records, stages, positions=positions)
     else:
-        drafts = _drafts(records, stages, 1)
-    # Resolve every owner before writing anything: an unknown one fails the whole add.
-    owners = {o: users.resolve_id(db, o) for o in {d.owner for d in drafts if d.owner}}
+        drafts = _drafts(records, stages, 1, positions)
     ids: list[int] = []
     set_id = None
     try:
         with transaction(db, label) as tx:
             set_id = tx.set_id
+            # Resolve every owner and organization before the first batch commits: an
+            # unknown one fails the whole add with nothing written.
+            owners = {o: users.resolve_id(db, o) for o in {d.owner for d in drafts if d.owner}}
             orgs = _bulk_orgs(db, tx, drafts)
             for start in range(0, len(drafts), batch):
                 chunk = drafts[start : start + batch]
@@ -867,7 +883,8 @@ def to_editable(c: Contact) -> dict:
         doc[k] = getattr(c, k) or ""
     doc["tags"] = list(c.tags)
     doc["emails"] = [{"value": e.value, "label": e.label or ""} for e in c.emails]
-    doc["phones"] = [{"value": p.raw or p.value, "label": p.label or ""} for p in c.phones]
+    # The stored value (E.164 when it parsed), so saving never re-parses it differently.
+    doc["phones"] = [{"value": p.value, "label": p.label or ""} for p in c.phones]
     doc["custom"] = dict(c.custom)
     doc["social"] = dict(c.social)
     return doc

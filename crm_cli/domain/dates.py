@@ -115,7 +115,10 @@ def _clock() -> datetime:
         raise InvalidInput(
             f"CRM_NOW={_q(raw)} has no UTC offset; write e.g. 2026-03-10T09:00:00+01:00 or ...Z"
         )
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"CRM_NOW={_q(raw)} is out of range") from None
 
 
 def now() -> datetime:

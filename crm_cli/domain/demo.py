@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import unicodedata
 
-from crm_cli.domain import contacts, orgs
+from crm_cli.domain import contacts, orgs, settings
 from crm_cli.storage import contacts as contact_store
 from crm_cli.storage import orgs as org_store
 from crm_cli.storage.db import Db, transaction
@@ -107,6 +107,11 @@ def records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
 def load_demo(db: Db) -> dict | None:
     """Fill an empty database with the sample; on a non-empty one change nothing (None)."""
     org_recs, people = records()
+    # The sample speaks of the default stages; map them onto the team's own by position.
+    st = settings.stages(db)
+    default = ["lead", "prospect", "customer", "churned"]
+    mapping = {name: st[min(i, len(st) - 1)] if i < 3 else st[-1] for i, name in enumerate(default)}
+    people = [{**p, "stage": mapping[p["stage"]]} for p in people]
     with transaction(db, "demo"):
         # Checked under the write lock, so two demos at once cannot both fill it.
         if contact_store.count(db) or org_store.count(db):

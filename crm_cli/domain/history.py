@@ -79,10 +79,17 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
             f"change set {target['id']} was already reverted by set {target['reverted_by_set_id']}"
             f" (revert that one to redo it: crm undo {target['reverted_by_set_id']})"
         )
+    if target["status"] == "open" and not force:
+        raise Conflict(
+            f"change set {target['id']} ({target['label']}) is still being written, or was "
+            f"interrupted; once it has stopped, revert what it wrote with: crm undo {target['id']} --force"
+        )
     changes = store.changes_of(db, target["id"])
     if not changes:
         raise InvalidInput(f"change set {target['id']} changed nothing")
-    with transaction(db, f"undo {target['id']} ({target['label']})", versioned=False) as tx:
+    # A plain undo restores rows exactly (versions included); a forced one keeps later
+    # changes, so it bumps versions like any other edit.
+    with transaction(db, f"undo {target['id']} ({target['label']})", versioned=force) as tx:
         # A row may be touched several times in one set; only its final state must match.
         final: dict[tuple[str, int], dict | None] = {}
         for c in changes:
@@ -114,6 +121,10 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
                 f"cannot revert change set {target['id']}: records added since depend on it "
                 f"({e}); revert {named} first"
             ) from None
+        if not store.has_changes(db, tx.set_id):
+            raise InvalidInput(
+                f"nothing left to revert: later change sets already removed what set {target['id']} changed"
+            )
         store.mark_revert_of(db, tx.set_id, target["id"])
         store.mark_revert_chain(db, target, tx.set_id)
         new_id = tx.set_id

@@ -20,7 +20,9 @@ def _spec(entity: str):
     return {"contacts": compiled.CONTACT_FIELDS, "orgs": compiled.ORG_FIELDS}[entity]
 
 
-def where_for(args: list[str] | None, entity: str, *, now=None) -> tuple[str, list]:
+def where_for(
+    args: list[str] | None, entity: str, *, now=None, db: Db | None = None
+) -> tuple[str, list]:
     """Parse filter arguments (ANDed) for an entity and compile them to a WHERE fragment."""
     if not args:
         return "1", []
@@ -29,7 +31,31 @@ def where_for(args: list[str] | None, entity: str, *, now=None) -> tuple[str, li
 
     spec = _spec(entity)
     node = filters.parse(list(args), compiled.filter_types(spec), now=now)
+    if entity == "contacts":
+        node = _enums(node, db)
     return compiled.compile_filter(node, spec)
+
+
+def _enums(node, db: Db | None):
+    """Check and normalise enum values (consent:opted-out -> opted_out, unknown stages)."""
+    from crm_cli import query
+    from crm_cli.domain import settings, validate
+
+    def fix(n):
+        if isinstance(n, query.Cond):
+            if n.op in ("=", "!=") and isinstance(n.value, str):
+                if n.field == "consent":
+                    return query.Cond(n.field, n.op, validate.consent(n.value))
+                if n.field == "stage":
+                    return query.Cond(n.field, n.op, validate.stage(n.value, settings.stages(db)))
+            return n
+        if isinstance(n, query.Not):
+            return query.Not(fix(n.item))
+        if isinstance(n, query.And | query.Or):
+            return type(n)(tuple(fix(i) for i in n.items))
+        return n
+
+    return fix(node)
 
 
 MAX_ID = 2**63 - 1
@@ -44,6 +70,14 @@ def as_id(text: str) -> int | None:
 
 def looks_like_filter(text: str) -> bool:
     return bool(_FILTER.search(text.strip()))
+
+
+def unquote(text: str) -> str | None:
+    """The name inside a selector wrapped in matching quotes, or None if it is not quoted."""
+    t = text.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+        return t[1:-1]
+    return None
 
 
 def _listing(pairs: list[tuple[int, str]]) -> str:
@@ -65,11 +99,22 @@ def contacts(db: Db, selector: str, *, many: bool = False, now=None) -> list[int
         if cid > MAX_ID or not contact_store.exists(db, cid):
             raise NotFound(f"no contact with id {sel}")
         return [cid]
-    if _EMAIL.match(sel):
+    quoted = unquote(sel)
+    if quoted is not None:
+        ids = contact_store.ids_by_name(db, quoted)
+        what = f"name '{quoted}'"
+    elif _EMAIL.match(sel):
         ids = contact_store.ids_by_email(db, sel)
         what = f"email {sel.lower()}"
     elif looks_like_filter(sel):
-        where, params = where_for([sel], "contacts", now=now)
+        try:
+            where, params = where_for([sel], "contacts", now=now, db=db)
+        except InvalidInput:
+            # Not a valid filter: a name with parentheses or a colon, if one matches.
+            named = contact_store.ids_by_name(db, sel)
+            if len(named) == 1:
+                return named
+            raise
         ids = contact_store.ids_where(db, where, params)
         if not ids:
             raise NotFound(f"no contact matches {sel}")
@@ -100,8 +145,17 @@ def orgs(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
         if oid > MAX_ID or org_store.get(db, oid) is None:
             raise NotFound(f"no organization with id {sel}")
         return [oid]
-    if looks_like_filter(sel):
-        where, params = where_for([sel], "orgs", now=now)
+    quoted = unquote(sel)
+    if quoted is not None:
+        sel = quoted
+    elif looks_like_filter(sel):
+        try:
+            where, params = where_for([sel], "orgs", now=now)
+        except InvalidInput:
+            named = org_store.ids_by_name(db, sel)
+            if len(named) == 1:
+                return named
+            raise
         ids = org_store.ids_where(db, where, params)
         if not ids:
             raise NotFound(f"no organization matches {sel}")
@@ -126,10 +180,13 @@ def reference(db: Db, ref: str) -> tuple[str, int]:
     kinds = {"contact": ("contacts", contacts), "org": ("orgs", orgs), "user": ("users", None)}
     if sep and kind in kinds:
         table, fn = kinds[kind]
-        rest = rest.strip().strip("\"'")
+        rest = rest.strip()
+        rid = as_id(rest)
+        if rid is not None and rid <= MAX_ID and fn is not None:
+            return table, rid  # an id: deleted records keep their history
         if fn is None:
             from crm_cli.domain import users
 
-            return table, users.resolve(db, rest).id
+            return table, users.resolve(db, unquote(rest) or rest).id
         return table, fn(db, rest)[0]
     return "contacts", contacts(db, ref)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from crm_cli import config
 from crm_cli.errors import InvalidInput
@@ -14,6 +15,7 @@ _TAG_BAD = re.compile(r"[\s,()\"']")
 
 def split_label(text: str) -> tuple[str | None, str]:
     """Split 'work=ana@x.es' into ('work', 'ana@x.es'); no label gives (None, text)."""
+    text = clean(text)
     m = _LABEL.match(text.strip())
     if m:
         return m.group(1).strip().lower(), m.group(2).strip()
@@ -55,7 +57,7 @@ def phone(text: str) -> tuple[str, str]:
 
 def tag(text: str) -> str:
     """Normalise a tag: lower-case, no spaces, commas, quotes or parentheses."""
-    t = text.strip().lower()
+    t = clean(text).strip().lower()
     if not t:
         raise InvalidInput("empty tag")
     if _TAG_BAD.search(t):
@@ -76,6 +78,7 @@ def tags(values) -> list[str]:
 
 def key_value(text: str, what: str) -> tuple[str, str]:
     """Parse 'key=value' for --field and --social; an empty value means remove."""
+    text = clean(text)
     if "=" not in text:
         raise InvalidInput(f"{what} takes key=value, not '{text}'")
     k, v = text.split("=", 1)
@@ -104,8 +107,19 @@ def consent(value: str) -> str:
 
 
 def text(value: str | None) -> str | None:
-    """Strip a free-text value; empty means unset."""
+    """Strip a free-text value and put it in NFC form; empty means unset."""
     if value is None:
         return None
-    v = value.strip()
+    v = clean(value).strip()
     return v or None
+
+
+def clean(value: str) -> str:
+    """NFC-normalise text, so 'José' typed or pasted decomposed matches 'José'; refuse non-text."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise InvalidInput(
+            f"{value.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 text"
+        )
+    if "\x00" in value:
+        raise InvalidInput("text cannot hold NUL characters")
+    return unicodedata.normalize("NFC", value)

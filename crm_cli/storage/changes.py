@@ -12,10 +12,6 @@ SELECT s.*, u.name AS actor,
 FROM change_sets s LEFT JOIN users u ON u.id = s.actor_id
 """
 
-# Child tables whose rows name their parent through these keys, so the history of a
-# contact includes its emails, phones and tags.
-_PARENT_KEY = {"contacts": "contact_id", "orgs": "org_id"}
-
 
 def get_set(db: Db, set_id: int) -> dict | None:
     return fetch_one(db, f"{_SET_SELECT} WHERE s.id = ?", (set_id,))
@@ -29,14 +25,19 @@ def list_sets(
         return fetch_all(
             db, f"{_SET_SELECT} ORDER BY s.id DESC LIMIT ?", (-1 if limit is None else limit,)
         )
-    key = _PARENT_KEY.get(table)
-    sql = f"""{_SET_SELECT} WHERE s.id IN (
-        SELECT set_id FROM changes WHERE table_name = ? AND row_id = ?
-        {"UNION SELECT set_id FROM changes WHERE json_extract(coalesce(after, before), ?) = ?" if key else ""}
-    ) ORDER BY s.id DESC LIMIT ?"""
+    from crm_cli.storage.db import PARENT_KEYS
+
+    # The record's own child rows (a contact's emails, an org's tags), not other
+    # records that merely point at it (a contact's org_id).
+    children = [(t, k) for t, keys in PARENT_KEYS.items() for k, parent in keys if parent == table]
+    parts = ["SELECT set_id FROM changes WHERE table_name = ? AND row_id = ?"]
     params: list = [table, row_id]
-    if key:
-        params += [f"$.{key}", row_id]
+    for child, key in children:
+        parts.append(
+            "SELECT set_id FROM changes WHERE table_name = ? AND json_extract(coalesce(after, before), ?) = ?"
+        )
+        params += [child, f"$.{key}", row_id]
+    sql = f"{_SET_SELECT} WHERE s.id IN ({' UNION '.join(parts)}) ORDER BY s.id DESC LIMIT ?"
     params.append(-1 if limit is None else limit)
     return fetch_all(db, sql, params)
 
@@ -122,10 +123,18 @@ def apply_inverse(tx: Transaction, change: dict, *, force: bool = False) -> None
         tx.delete(table, row_id)
         return
     before = change["before"]
-    if current_row(tx.db, table, row_id) is None:  # only after --force over later changes
-        tx.insert(table, before)
-    else:
-        tx.update(table, row_id, {k: v for k, v in before.items() if k != "id"})
+    current = current_row(tx.db, table, row_id)
+    if op == "delete":
+        if current is None:
+            tx.insert(table, before)
+        else:  # only with --force: a later command brought the row back
+            tx.update(table, row_id, {k: v for k, v in before.items() if k != "id"})
+        return
+    if current is None:
+        return  # only with --force: a later command deleted the row; leave it deleted
+    # Revert only what this change changed, so --force keeps later edits to other columns.
+    after = change["after"] or {}
+    tx.update(table, row_id, {k: v for k, v in before.items() if k != "id" and after.get(k) != v})
 
 
 def mark_revert_chain(db: Db, reverted: dict, by_set_id: int) -> None:
@@ -154,3 +163,10 @@ def mark_reverted(db: Db, set_id: int, by_set_id: int | None) -> None:
 
 def mark_revert_of(db: Db, set_id: int, target_id: int) -> None:
     db.conn.execute("UPDATE change_sets SET reverts_set_id = ? WHERE id = ?", (target_id, set_id))
+
+
+def has_changes(db: Db, set_id: int) -> bool:
+    return (
+        db.conn.execute("SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)).fetchone()
+        is not None
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from crm_cli.errors import InvalidInput
 from crm_cli.storage.db import Db, fetch_all, fetch_one
@@ -162,6 +163,7 @@ def like_pattern(name: str) -> str:
 
 def ids_named(db: Db, table: str, name: str) -> list[int]:
     """Ids of rows of a table whose name equals name under Unicode case folding."""
+    name = unicodedata.normalize("NFC", name)
     if name.isascii():
         sql = f"SELECT id, name FROM {table} WHERE name = ? COLLATE NOCASE ORDER BY id"
         params: tuple = (name,)

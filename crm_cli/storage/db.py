@@ -215,6 +215,13 @@ class Transaction:
         if not self.open:
             _begin(self.db)
             self.open = True
+            row = self.db.conn.execute(
+                "SELECT reverted_by_set_id FROM change_sets WHERE id = ?", (self.set_id,)
+            ).fetchone()
+            if row is None or row[0] is not None:
+                raise Conflict(
+                    f"change set {self.set_id} was reverted while it was being written; stopped"
+                )
 
     # -- helpers ---------------------------------------------------------
     def _touch(self, table: str, row_id: int, row: dict | None = None) -> None:
@@ -448,7 +455,9 @@ def transaction(
         _refresh(tx)
         # A command that changed nothing (or whose only changes were rolled back to a
         # savepoint) leaves no empty set behind in the history.
-        if not db.conn.execute("SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)).fetchone():
+        if not db.conn.execute(
+            "SELECT 1 FROM changes WHERE set_id = ? LIMIT 1", (set_id,)
+        ).fetchone():
             db.conn.execute("DELETE FROM change_sets WHERE id = ?", (set_id,))
         else:
             db.conn.execute(

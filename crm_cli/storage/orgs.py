@@ -131,7 +131,7 @@ def people(db: Db, org_id: int) -> list[dict]:
         """SELECT c.id, c.name, c.title,
              (SELECT e.value FROM emails e WHERE e.contact_id = c.id
               ORDER BY e.is_primary DESC, e.id LIMIT 1) AS email
-           FROM contacts c WHERE c.org_id = ? ORDER BY c.name COLLATE NOCASE, c.id""",
+           FROM contacts c WHERE c.org_id = ? ORDER BY crm_fold(c.name), c.id""",
         (org_id,),
     )
 
