@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from crm_cli import __version__
-from crm_cli.commands._common import state
+from crm_cli.commands._common import noun_app, state
 from crm_cli.errors import EXIT_BUSY, EXIT_USER, CrmError
 
 # Sub-commands load on first use: `crm contact list` imports and builds only the
@@ -42,7 +42,7 @@ class CrmGroup(TyperGroup):
         module, attr = COMMANDS[name]
         obj = getattr(importlib.import_module(module), attr)
         if not isinstance(obj, typer.Typer):
-            single = typer.Typer(rich_markup_mode=None)
+            single = noun_app("")
             single.command(name)(obj)
             obj = single
         cmd = typer.main.get_command(obj)

@@ -18,6 +18,18 @@ class State:
     actor: str | None = None
 
 
+def noun_app(help: str) -> typer.Typer:
+    """A sub-command group with the root's conventions: plain help, -h, no completion flags."""
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
 def state(ctx: typer.Context) -> State:
     root = ctx.find_root()
     if not isinstance(root.obj, State):

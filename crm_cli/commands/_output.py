@@ -99,12 +99,19 @@ def table(
 ) -> None:
     """Print a table: rich on a terminal, plain aligned columns when piped."""
     if sys.stdout.isatty():
+        from rich import box
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(title=title, show_header=header, header_style="bold", title_justify="left")
+        t = Table(
+            title=title, show_header=header, header_style="bold", title_justify="left",
+            box=box.SIMPLE_HEAD, pad_edge=False,
+        )  # fmt: skip
         for h in headers:
-            t.add_column(h, overflow="fold")
+            # Never cut identifiers short with an ellipsis: a truncated email is useless.
+            t.add_column(
+                h, overflow="fold" if h in ("email", "phone", "email / domain") else "ellipsis"
+            )
         for r in rows:
             t.add_row(*r)
         Console().print(t)

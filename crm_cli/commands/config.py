@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from crm_cli.commands._common import JsonOpt, open_db, state
+from crm_cli.commands._common import JsonOpt, noun_app, open_db, state
 
-app = typer.Typer(
-    help="Settings: personal (config file) and team-wide (database).", no_args_is_help=True
-)
+app = noun_app("Settings: personal (config file) and team-wide (database).")
 
 
 def _db_if_exists(ctx: typer.Context):

@@ -17,13 +17,14 @@ from crm_cli.commands._common import (
     SortOpt,
     YesOpt,
     confirm_bulk,
+    noun_app,
     open_db,
     parse_sort,
 )
 from crm_cli.domain import contacts, selectors
 from crm_cli.errors import InvalidInput
 
-app = typer.Typer(help="People: add, show, list, edit, tag, delete.", no_args_is_help=True)
+app = noun_app("People: add, show, list, edit, tag, delete.")
 
 LIST_COLUMNS = [("id", "id"), ("name", "name"), ("org", "org"), ("emails", "email"),
                 ("phones", "phone"), ("stage", "stage"), ("tags", "tags"), ("owner", "owner")]  # fmt: skip

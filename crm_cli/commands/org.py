@@ -17,12 +17,13 @@ from crm_cli.commands._common import (
     SortOpt,
     YesOpt,
     confirm_bulk,
+    noun_app,
     open_db,
     parse_sort,
 )
 from crm_cli.domain import orgs, selectors
 
-app = typer.Typer(help="Organizations: add, show, list, edit, delete.", no_args_is_help=True)
+app = noun_app("Organizations: add, show, list, edit, delete.")
 
 LIST_COLUMNS = [("id", "id"), ("name", "name"), ("domain", "domain"), ("industry", "industry"),
                 ("size", "size"), ("city", "city"), ("people_count", "people"), ("tags", "tags"),

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from crm_cli.commands._common import CsvOpt, JsonOpt, NdjsonOpt, open_db
+from crm_cli.commands._common import CsvOpt, JsonOpt, NdjsonOpt, noun_app, open_db
 from crm_cli.domain import users
 
-app = typer.Typer(help="Team members: add, list, edit.", no_args_is_help=True)
-team_app = typer.Typer(help="Teams: add, list.", no_args_is_help=True)
+app = noun_app("Team members: add, list, edit.")
+team_app = noun_app("Teams: add, list.")
 
 COLUMNS = [("id", "id"), ("name", "name"), ("email", "email"), ("role", "role"), ("team", "team"),
            ("manager", "manager")]  # fmt: skip
