@@ -458,3 +458,74 @@ def test_demo_follows_custom_stages(crm):
 
 def test_empty_db_option_is_refused(crm):
     crm.fails("--db", "", "contact", "add", "Z", code=1)
+
+
+# ---- third review -----------------------------------------------------------
+
+
+def test_undo_cannot_create_two_orgs_with_one_name(crm):
+    crm("org", "add", "Acme SL")
+    crm("org", "edit", "Acme SL", "--name", "Foo")
+    rename = crm.json("history", "--limit", "1")[0]["id"]
+    crm("org", "add", "acme sl")
+    r = crm.fails("undo", str(rename), code=1)
+    assert "same unique value" in r.stderr
+    assert sorted(o["name"] for o in crm.json("org", "list")) == ["Foo", "acme sl"]
+
+
+def test_user_email_stays_unique_on_edit(crm):
+    crm("user", "add", "maria", "--email", "maria@x.es")
+    crm("user", "add", "juan", "--email", "juan@x.es")
+    r = crm.fails("user", "edit", "juan", "--email", "MARIA@x.es", code=1)
+    assert "maria" in r.stderr
+
+
+def test_removing_a_stage_contacts_hold_is_refused(crm):
+    crm("contact", "add", "Ana", "--stage", "churned")
+    r = crm.fails("config", "set", "contact.stages", "lead,prospect,customer", code=1)
+    assert "'churned' (1)" in r.stderr and "crm contact edit stage:churned" in r.stderr
+    crm("contact", "edit", "stage:churned", "--stage", "customer")
+    crm("config", "set", "contact.stages", "lead,prospect,customer")
+
+
+def test_undo_foreign_key_conflict_names_only_real_sets(crm):
+    crm("contact", "add", "Ana", "--org", "NewCo")
+    add_set = crm.json("history", "--limit", "1")[0]["id"]
+    crm("contact", "add", "Bob", "--org", "NewCo")
+    r = crm.fails("undo", str(add_set), code=1)
+    assert "contact add Bob" in r.stderr and "undo" not in r.stderr.split("revert", 1)[1]
+
+
+def test_huge_limit_is_a_usage_error(crm):
+    r = crm("contact", "list", "--limit", "99999999999999999999999", ok=False)
+    assert r.exit_code == 2
+
+
+def test_control_characters_are_refused_in_one_line_fields(crm):
+    crm.fails("contact", "add", "Jo", "--title", "line1\nline2", code=1)
+    crm.fails("contact", "add", "Jo", "--org", "Foo\tBar", code=1)
+
+
+def test_every_read_has_the_output_formats(crm):
+    crm("contact", "add", "Ana", "--org", "Acme SL")
+    assert crm("contact", "show", "Ana", "--csv").stdout.startswith("id,name,")
+    assert json.loads(crm("contact", "show", "Ana", "--ndjson").stdout)["name"] == "Ana"
+    assert (
+        json.loads(crm("org", "show", "Acme SL", "--ndjson").stdout)["people"][0]["name"] == "Ana"
+    )
+    assert crm("history", "--csv").stdout.startswith("id,")
+    assert len(crm("config", "list", "--ndjson").stdout.splitlines()) >= 5
+    assert crm("config", "list", "--csv").stdout.startswith("key,value,scope")
+
+
+def test_undo_as_an_unknown_user_says_so(crm):
+    crm("contact", "add", "Ana")
+    crm("user", "edit", "tester", "--name", "renamed")
+    r = crm.fails("undo", code=1)
+    assert "unknown user 'tester'" in r.stderr
+
+
+def test_editor_without_terminal_or_editor_is_refused(crm):
+    crm("contact", "add", "Ana")
+    r = crm.fails("contact", "edit", "Ana", code=1)
+    assert "needs a terminal" in r.stderr

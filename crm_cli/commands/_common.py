@@ -87,7 +87,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 NdjsonOpt = Annotated[bool, typer.Option("--ndjson", help="Print one JSON object per line.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV (list fields joined with '; ').")]
 LimitOpt = Annotated[
-    int | None, typer.Option("--limit", "-n", min=0, help="At most this many rows.")
+    int | None,
+    typer.Option("--limit", "-n", min=0, max=2**63 - 1, help="At most this many rows."),
 ]
 SortOpt = Annotated[
     list[str] | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from crm_cli.commands._common import JsonOpt, noun_app, open_db, state
+from crm_cli.commands._common import CsvOpt, JsonOpt, NdjsonOpt, noun_app, open_db, state
 
 app = noun_app("Settings: personal (config file) and team-wide (database).")
 
@@ -62,16 +62,19 @@ def unset_cmd(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Dotte
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context, json_: JsonOpt = False):
+def list_cmd(
+    ctx: typer.Context, json_: JsonOpt = False, ndjson: NdjsonOpt = False, csv_: CsvOpt = False
+):
     """List every setting with its value, scope (personal or team) and meaning."""
     from crm_cli.commands._output import emit_list, fmt_choice
     from crm_cli.config import config_path
     from crm_cli.domain import settings
 
+    fmt = fmt_choice(json_, ndjson, csv_)
     rows = settings.all_values(_db_if_exists(ctx))
-    if not json_:
+    if fmt == "table":
         from crm_cli.commands._output import note
 
         note(f"personal settings: {config_path()}; team settings: the database's settings table")
     cols = [("key", "key"), ("value", "value"), ("scope", "scope"), ("help", "meaning")]
-    emit_list(rows, cols, fmt_choice(json_))
+    emit_list(rows, cols, fmt)

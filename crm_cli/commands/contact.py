@@ -151,14 +151,17 @@ def show_cmd(
         str, typer.Argument(help="Id, email, name, or a filter matching one contact.")
     ],
     json_: JsonOpt = False,
+    ndjson: NdjsonOpt = False,
+    csv_: CsvOpt = False,
 ):
     """Show one contact with its organization."""
     from crm_cli.commands._output import emit_object, fmt_choice
 
+    fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     (cid,) = selectors.contacts(db, selector)
     c = contacts.get(db, cid)
-    emit_object(c.to_dict(), fmt_choice(json_))
+    emit_object(c.to_dict(), fmt)
 
 
 @app.command("list")
@@ -234,6 +237,13 @@ def edit_cmd(
     )  # fmt: skip
     db = open_db(ctx, must_exist=True)
     if e.is_empty():
+        import os
+
+        if not sys.stdin.isatty() and not (os.environ.get("VISUAL") or os.environ.get("EDITOR")):
+            raise InvalidInput(
+                "with no field options, edit opens $EDITOR, which needs a terminal (or set EDITOR);"
+                " give the changes as options, e.g. --title CEO"
+            )
         (cid,) = selectors.contacts(db, selector)
         from crm_cli.commands._editor import edit_contact
 

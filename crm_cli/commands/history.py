@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crm_cli.commands._common import JsonOpt, LimitOpt, NdjsonOpt, open_db
+from crm_cli.commands._common import CsvOpt, JsonOpt, LimitOpt, NdjsonOpt, open_db
 
 
 def history_cmd(
@@ -21,13 +21,14 @@ def history_cmd(
     ] = None,
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,
+    csv_: CsvOpt = False,
     limit: LimitOpt = 20,
 ):
     """Show change sets, newest first (with --json, each with its row changes)."""
     from crm_cli.commands._output import emit_list, fmt_choice
     from crm_cli.domain import history, selectors
 
-    fmt = fmt_choice(json_, ndjson)
+    fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     target = selectors.reference(db, ref) if ref else None
     rows = history.sets(db, target, limit=limit)
@@ -45,7 +46,9 @@ def history_cmd(
         r["state"] = state
     cols = [("id", "set"), ("created_at", "when"), ("actor", "who"), ("label", "what"),
             ("change_count", "changes"), ("state", "state")]  # fmt: skip
-    emit_list(rows, cols, fmt)
+    emit_list(
+        rows, cols, fmt, keys=None if fmt == "table" else [k for k in rows[0]] if rows else None
+    )
 
 
 def undo_cmd(

@@ -74,17 +74,20 @@ def show_cmd(
         str, typer.Argument(help="Id, name, domain, or a filter matching one organization.")
     ],
     json_: JsonOpt = False,
+    ndjson: NdjsonOpt = False,
+    csv_: CsvOpt = False,
 ):
     """Show one organization with its people."""
-    from crm_cli.commands._output import emit_object
+    from crm_cli.commands._output import emit_object, fmt_choice
 
+    fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     (oid,) = selectors.orgs(db, selector)
     o = orgs.get(db, oid).to_dict()
     people = orgs.people(db, oid)
     o["people"] = people
-    if json_:
-        emit_object(o, "json")
+    if fmt != "table":
+        emit_object(o, fmt)
         return
     o.pop("people")
     cols = [("id", "id"), ("name", "name"), ("title", "title"), ("email", "email")]

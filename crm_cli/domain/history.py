@@ -44,7 +44,13 @@ def _actor_id(db: Db) -> int | None:
     from crm_cli.storage import users
 
     rows = users.find(db, db.actor or "")
-    return rows[0]["id"] if rows else None
+    if rows:
+        return rows[0]["id"]
+    if users.any_user(db):
+        raise InvalidInput(
+            f"unknown user '{db.actor}': add it with 'crm user add', or act as a known user with --as"
+        )
+    return None
 
 
 def _differs(expected: dict | None, current: dict | None) -> bool:
@@ -100,7 +106,7 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
             if _differs(after, store.current_row(db, key[0], key[1]))
         ]
         if conflicts and not force:
-            later = store.later_sets_touching(db, target["id"], conflicts)
+            later = store.later_sets_touching(db, target["id"], conflicts, exclude=tx.set_id)
             named = (
                 ", ".join(f"{s['id']} ({s['label']})" for s in later[:8])
                 or "changes made outside crm"
@@ -112,10 +118,15 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
             for c in reversed(changes):
                 store.apply_inverse(tx, c, force=force)
         except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise Conflict(
+                    f"cannot revert change set {target['id']}: another record now holds the same"
+                    f" unique value ({e})"
+                ) from None
             rows = list(final)
-            later = store.later_sets_referring(db, target["id"], rows) or store.later_sets_touching(
-                db, target["id"], rows
-            )
+            later = store.later_sets_referring(
+                db, target["id"], rows, exclude=tx.set_id
+            ) or store.later_sets_touching(db, target["id"], rows, exclude=tx.set_id)
             named = ", ".join(f"{s['id']} ({s['label']})" for s in later[:8]) or "later changes"
             raise Conflict(
                 f"cannot revert change set {target['id']}: records added since depend on it "

@@ -61,6 +61,20 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
         return k, value, str(path)
     db = db_opener()
     with transaction(db, f"config set {name}") as tx:
+        if k.name == "contact.stages":
+            from crm_cli.storage import contacts as contact_store
+
+            kept = value or k.default
+            held = {
+                st: n for st, n in contact_store.count_by_stage(db).items() if st and st not in kept
+            }
+            if held:
+                first = next(iter(held))
+                raise InvalidInput(
+                    "contacts are still at "
+                    + ", ".join(f"'{st}' ({n})" for st, n in held.items())
+                    + f"; move them first, e.g. crm contact edit stage:{first} --stage {kept[0]} --yes"
+                )
         rid = store.row_id(db, name)
         if value is None:
             if rid is not None:

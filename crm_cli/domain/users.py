@@ -49,6 +49,9 @@ def resolve(db: Db, name_or_email: str) -> User:
     rows = store.find(db, name_or_email.strip())
     if not rows:
         raise NotFound(f"no user '{name_or_email}' (see 'crm user list')")
+    if len(rows) > 1:
+        listing = ", ".join(f"{r['id']} {r['name']}" for r in rows)
+        raise InvalidInput(f"'{name_or_email}' matches several users ({listing}); use a name")
     return _user(rows[0])
 
 
@@ -130,10 +133,13 @@ def edit(db: Db, who: str, *, name=None, email=None, role=None, team=None, manag
             raise InvalidInput("a user cannot be their own manager")
         values["manager_id"] = mid
     with transaction(db, f"user edit {user.name}") as tx:
-        if "name" in values:
-            other = [u for u in store.find(db, values["name"]) if u["id"] != user.id]
-            if other:
-                raise InvalidInput(f"user '{values['name']}' already exists")
+        for key in ("name", "email"):
+            if values.get(key):
+                other = [u for u in store.find(db, values[key]) if u["id"] != user.id]
+                if other:
+                    raise InvalidInput(
+                        f"{key} '{values[key]}' already belongs to user '{other[0]['name']}'"
+                    )
         if tx.update("users", user.id, values):
             tx.update("users", user.id, {"updated_at": tx.at})
     return get(db, user.id)

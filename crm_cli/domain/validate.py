@@ -10,6 +10,7 @@ from crm_cli.errors import InvalidInput
 
 _LABEL = re.compile(r"^([A-Za-z][A-Za-z0-9_ -]{0,30})=(.+)$")
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _TAG_BAD = re.compile(r"[\s,()\"']")
 
 
@@ -116,10 +117,17 @@ def text(value: str | None) -> str | None:
 
 def clean(value: str) -> str:
     """NFC-normalise text, so 'José' typed or pasted decomposed matches 'José'; refuse non-text."""
-    if any("\ud800" <= c <= "\udfff" for c in value):
-        raise InvalidInput(
-            f"{value.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 text"
+    bad = _NOT_TEXT.search(value)
+    if bad:
+        shown = (
+            value.encode("utf-8", "backslashreplace")
+            .decode("utf-8")
+            .encode("unicode_escape")
+            .decode("ascii")
         )
-    if "\x00" in value:
-        raise InvalidInput("text cannot hold NUL characters")
+        if "\ud800" <= bad.group() <= "\udfff":
+            raise InvalidInput(f"'{shown}' is not valid UTF-8 text")
+        raise InvalidInput(
+            f"'{shown}' holds a control character (newline, tab…): one line of text only"
+        )
     return unicodedata.normalize("NFC", value)

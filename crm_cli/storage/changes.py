@@ -63,8 +63,10 @@ def latest_undoable(db: Db, actor_id: int) -> dict | None:
     )
 
 
-def later_sets_touching(db: Db, set_id: int, rows: list[tuple[str, int]]) -> list[dict]:
-    """Sets after set_id that changed any of these (table, row_id) rows."""
+def later_sets_touching(
+    db: Db, set_id: int, rows: list[tuple[str, int]], exclude: int = 0
+) -> list[dict]:
+    """Sets after set_id (but ``exclude``) that changed any of these (table, row_id) rows."""
     if not rows:
         return []
     return fetch_all(
@@ -73,14 +75,16 @@ def later_sets_touching(db: Db, set_id: int, rows: list[tuple[str, int]]) -> lis
               SELECT ch.set_id FROM changes ch
               JOIN json_each(?) j ON ch.table_name = json_extract(j.value, '$[0]')
                                   AND ch.row_id = json_extract(j.value, '$[1]')
-              WHERE ch.set_id > ?)
+              WHERE ch.set_id > ? AND ch.set_id != ?)
             ORDER BY s.id""",
-        (json.dumps(rows), set_id),
+        (json.dumps(rows), set_id, exclude),
     )
 
 
-def later_sets_referring(db: Db, set_id: int, rows: list[tuple[str, int]]) -> list[dict]:
-    """Sets after set_id whose rows point at any of these rows through a foreign key."""
+def later_sets_referring(
+    db: Db, set_id: int, rows: list[tuple[str, int]], exclude: int = 0
+) -> list[dict]:
+    """Sets after set_id (but ``exclude``) whose rows point at any of these rows through a foreign key."""
     from crm_cli.storage.graph import foreign_keys
 
     fks = foreign_keys(db)
@@ -90,9 +94,9 @@ def later_sets_referring(db: Db, set_id: int, rows: list[tuple[str, int]]) -> li
             found.update(
                 r[0]
                 for r in db.conn.execute(
-                    "SELECT DISTINCT set_id FROM changes WHERE set_id > ? AND table_name = ?"
-                    " AND json_extract(coalesce(after, before), ?) = ?",
-                    (set_id, child, f"$.{col}", row_id),
+                    "SELECT DISTINCT set_id FROM changes WHERE set_id > ? AND set_id != ?"
+                    " AND table_name = ? AND json_extract(coalesce(after, before), ?) = ?",
+                    (set_id, exclude, child, f"$.{col}", row_id),
                 )
             )
     if not found:

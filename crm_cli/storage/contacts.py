@@ -199,3 +199,8 @@ def ids_in_org(db: Db, org_id: int) -> list[int]:
 
 def count(db: Db) -> int:
     return db.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
+
+
+def count_by_stage(db: Db) -> dict[str | None, int]:
+    """How many contacts are at each lifecycle stage."""
+    return dict(db.conn.execute("SELECT stage, count(*) FROM contacts GROUP BY stage").fetchall())

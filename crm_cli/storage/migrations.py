@@ -101,7 +101,7 @@ CREATE TABLE orgs (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX orgs_name ON orgs(name);
+CREATE UNIQUE INDEX orgs_name ON orgs(name);
 CREATE INDEX orgs_domain ON orgs(domain);
 CREATE INDEX orgs_created ON orgs(created_at);
 CREATE TABLE contacts (
