@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from crm_cli.domain import dates, filters
 from crm_cli.errors import InvalidInput
 from crm_cli.query import OPS_BY_TYPE, Amount, And, Cond, Not, Or, render
-from crm_cli.storage.db import fold
+from crm_cli.storage.db import fold, register_functions
 from crm_cli.storage.filters import (
     CONTACT_FIELDS,
     ORG_FIELDS,
@@ -73,7 +73,7 @@ def parse(args, fields=FIELDS):
 
 def connect(path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.create_function("crm_fold", 1, fold, deterministic=True)
+    register_functions(conn)
     migrate(conn)
     for stmt in TEST_TABLES.split(";"):
         if stmt.strip():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sqlite3
@@ -529,3 +531,88 @@ def test_editor_without_terminal_or_editor_is_refused(crm):
     crm("contact", "add", "Ana")
     r = crm.fails("contact", "edit", "Ana", code=1)
     assert "needs a terminal" in r.stderr
+
+
+# ---- fourth review ----------------------------------------------------------
+
+
+def test_equality_filters_fold_unicode_case(crm):
+    crm("contact", "add", "X1", "--org", "ÓPTICA SUR", "--tag", "Ñandú")
+    _add(crm, "Íñigo Fernández López")
+    assert [c["name"] for c in crm.json("contact", "list", 'org:"óptica sur"')] == ["X1"]
+    assert [c["name"] for c in crm.json("contact", "list", 'name:"ÍÑIGO FERNÁNDEZ LÓPEZ"')] == [
+        "Íñigo Fernández López"
+    ]
+    assert [c["name"] for c in crm.json("contact", "list", "tag:ÑANDÚ")] == ["X1"]
+    assert [c["name"] for c in crm.json("contact", "list", 'org!="óptica sur"')] == [
+        "Íñigo Fernández López"
+    ]
+    # accents still count for equality (~ ignores them)
+    assert crm.json("contact", "list", 'org:"optica sur"') == []
+
+
+def test_digits_always_select_an_org_by_id(crm):
+    acme = crm("org", "add", "Acme SL").stdout.strip()
+    one = crm("org", "add", acme).stdout.strip()  # an org named like acme's id
+    assert crm.json("org", "show", acme)["name"] == "Acme SL"
+    assert crm.json("org", "show", f"#{acme}")["name"] == "Acme SL"
+    assert crm.json("org", "show", f'"{acme}"')["id"] == int(one)
+    crm("contact", "add", "Ana", "--org", acme)
+    assert crm.json("contact", "show", "Ana")["org"] == "Acme SL"
+    crm("contact", "add", "Bob", "--org", f'"{acme}"')
+    assert crm.json("contact", "show", "Bob")["org_id"] == int(one)
+
+
+def test_readding_an_email_or_phone_keeps_place_and_label(crm):
+    cid = _add(
+        crm,
+        "Bob",
+        "-e",
+        "work=bob@x.com",
+        "-e",
+        "home=bob@home.com",
+        "-p",
+        "mobile=+34600111222",
+        "-p",
+        "+34600333444",
+    )
+    crm("contact", "edit", str(cid), "--add-email", "bob@x.com", "--add-phone", "+34 600 111 222")
+    c = crm.json("contact", "show", str(cid))
+    assert [(e["value"], e["label"], e["primary"]) for e in c["emails"]] == [
+        ("bob@x.com", "work", True),
+        ("bob@home.com", "home", False),
+    ]
+    assert [(p["value"], p["label"], p["primary"]) for p in c["phones"]][0] == (
+        "+34600111222",
+        "mobile",
+        True,
+    )
+
+
+def test_name_with_first_splits_the_rest(crm):
+    cid = _add(crm, "Bob Stone")
+    crm("contact", "edit", str(cid), "--name", "Robert Smith", "--first", "Robert")
+    c = crm.json("contact", "show", str(cid))
+    assert (c["name"], c["first_name"], c["last_name"]) == ("Robert Smith", "Robert", "Smith")
+
+
+def test_phone_filter_normalises_like_stored_numbers(crm):
+    crm("config", "set", "phone.region", "ES")
+    cid = _add(crm, "Ana", "--phone", "+34 677 395 498")
+    assert [c["id"] for c in crm.json("contact", "list", "phone:677395498")] == [cid]
+    assert [c["id"] for c in crm.json("contact", "list", "phone:+34677395498")] == [cid]
+
+
+def test_ndjson_round_trip_keeps_phones_as_written(crm, isolated):
+    _add(crm, "Ana", "--phone", "+34 677 395 498")
+    f = isolated / "out.ndjson"
+    f.write_text(crm("contact", "list", "--ndjson").stdout, encoding="utf-8")
+    crm("contact", "add", "--from-ndjson", str(f))
+    raws = [c["phones"][0]["raw"] for c in crm.json("contact", "list")]
+    assert raws == ["+34 677 395 498", "+34 677 395 498"]
+
+
+def test_csv_writes_empty_objects_as_json(crm):
+    _add(crm, "Ana")
+    row = next(csv.DictReader(io.StringIO(crm("contact", "list", "--csv").stdout)))
+    assert row["custom"] == "{}" and row["social"] == "{}"

@@ -35,7 +35,7 @@ def cell(value: Any) -> str:
             cell(v["value"] if isinstance(v, dict) and "value" in v else v) for v in value
         )
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
 
 

@@ -355,11 +355,16 @@ def _org_id_ref(org: str) -> int | None:
 
 
 def _org_ref(db: Db, tx: Transaction, org: str | None, cache: dict | None = None) -> int | None:
-    """An org given as '#12' or '12' (an id, unless an org is named '12') or a name."""
+    """An org given as '12' or '#12' (an id), a name, or a quoted name ('"3M"', '"1"')."""
     if org is None:
         return None
+    from crm_cli.domain.selectors import unquote
+
+    quoted = unquote(org)
+    if quoted is not None:
+        return _resolve_org(db, tx, quoted, cache)
     oid = _org_id_ref(org)
-    if oid is not None and (org.startswith("#") or not org_store.ids_by_name(db, org)):
+    if oid is not None:
         if org_store.get(db, oid) is None:
             raise NotFound(f"no organization with id {oid}")
         return oid
@@ -410,9 +415,14 @@ def _bulk_orgs(db: Db, tx: Transaction, drafts: list[Draft]) -> dict[str, int]:
     """Resolve every organization name the drafts name, creating the missing ones at once."""
     wanted: dict[str, str] = {}
     by_id: set[str] = set()
+    from crm_cli.domain.selectors import unquote
+
     for d in drafts:
         if d.org is not None:
-            if _org_id_ref(d.org) is None:
+            if unquote(d.org) is not None:
+                d.org = unquote(d.org)
+                wanted.setdefault(d.org.casefold(), d.org)
+            elif _org_id_ref(d.org) is None:
                 wanted.setdefault(d.org.casefold(), d.org)
             else:
                 by_id.add(d.org)
@@ -601,7 +611,9 @@ def _items(key: str, v) -> list[str]:
             label = x.get("label")
             if label is not None and not isinstance(label, str):
                 raise InvalidInput(f"'{key}' labels must be strings")
-            out.append(f"{label}={x['value']}" if label else x["value"])
+            # A phone keeps how it was written ("raw"), so a round trip loses nothing.
+            value = x["raw"] if isinstance(x.get("raw"), str) and x["raw"].strip() else x["value"]
+            out.append(f"{label}={value}" if label else value)
         elif isinstance(x, str | int) and not isinstance(x, bool):
             out.append(str(x))
         else:
@@ -789,8 +801,8 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
         if name is None:
             raise InvalidInput("a contact's name cannot be empty")
         row["name"] = name
-        if e.first_name is None and e.last_name is None:
-            row["first_name"], row["last_name"] = split_name(name)
+        # Split the new name, then let --first / --last override their half.
+        row["first_name"], row["last_name"] = split_name(name)
     if e.first_name is not None:
         row["first_name"] = validate.text(e.first_name)
     if e.last_name is not None:
@@ -827,7 +839,11 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
         raise InvalidInput(f"contact {c.id} has no email {', '.join(sorted(missing))}")
     d.emails = [x for x in d.emails if x[0] not in remove]
     for v, label in _emails(e.add_emails):
-        d.emails = [x for x in d.emails if x[0] != v] + [(v, label)]
+        # Re-adding an address keeps its place (and primary flag); a new label replaces the old.
+        if any(x[0] == v for x in d.emails):
+            d.emails = [(x[0], label or x[1]) if x[0] == v else x for x in d.emails]
+        else:
+            d.emails.append((v, label))
     if e.remove_phones:
         remove_p = {validate.phone(validate.split_label(x)[1])[0] for x in e.remove_phones}
         missing = remove_p - {v for v, _, _ in d.phones}
@@ -835,7 +851,10 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
             raise InvalidInput(f"contact {c.id} has no phone {', '.join(sorted(missing))}")
         d.phones = [x for x in d.phones if x[0] not in remove_p]
     for v, raw, label in _phones(e.add_phones):
-        d.phones = [x for x in d.phones if x[0] != v] + [(v, raw, label)]
+        if any(x[0] == v for x in d.phones):
+            d.phones = [(x[0], x[1], label or x[2]) if x[0] == v else x for x in d.phones]
+        else:
+            d.phones.append((v, raw, label))
     drop = set(validate.tags(e.remove_tags))
     d.tags = [t for t in d.tags if t not in drop]
     d.tags += [t for t in validate.tags(e.add_tags) if t not in d.tags]

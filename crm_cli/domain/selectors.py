@@ -48,6 +48,9 @@ def _enums(node, db: Db | None):
                     return query.Cond(n.field, n.op, validate.consent(n.value))
                 if n.field == "stage":
                     return query.Cond(n.field, n.op, validate.stage(n.value, settings.stages(db)))
+                if n.field == "phone":
+                    # Compare like stored numbers: '600 123 456' with phone.region ES is +34600123456.
+                    return query.Cond(n.field, n.op, validate.phone(n.value)[0])
             return n
         if isinstance(n, query.Not):
             return query.Not(fix(n.item))
@@ -141,9 +144,9 @@ def orgs(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
     if not sel:
         raise InvalidInput("empty organization selector")
     oid = as_id(sel.removeprefix("#"))
-    if oid is not None and (sel.startswith("#") or not org_store.ids_by_name(db, sel)):
+    if oid is not None:  # all digits (or #digits) is an id; quote a name made of digits
         if oid > MAX_ID or org_store.get(db, oid) is None:
-            raise NotFound(f"no organization with id {sel}")
+            raise NotFound(f"no organization with id {sel.removeprefix('#')}")
         return [oid]
     quoted = unquote(sel)
     if quoted is not None:

@@ -74,6 +74,19 @@ def fold(text: Any) -> str | None:
     return "".join(c for c in s if not unicodedata.combining(c)).casefold()
 
 
+def casefold(text: Any) -> str | None:
+    """Fold case only (Unicode-aware, NFC): 'ÓPTICA' equals 'óptica' but not 'optica'."""
+    if text is None:
+        return None
+    return unicodedata.normalize("NFC", str(text)).casefold()
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions our queries use: crm_fold (case+accents), crm_casefold (case)."""
+    conn.create_function("crm_fold", 1, fold, deterministic=True)
+    conn.create_function("crm_casefold", 1, casefold, deterministic=True)
+
+
 class Db:
     """One open database: the sqlite3 connection plus the acting user and command."""
 
@@ -134,7 +147,7 @@ def open_db(path: str | os.PathLike | None = None, *, must_exist: bool = False) 
         conn.execute("PRAGMA foreign_keys = ON")
         _retry_busy(lambda: _wal(conn))
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.create_function("crm_fold", 1, fold, deterministic=True)
+        register_functions(conn)
         from crm_cli.storage.migrations import migrate
 
         migrate(conn)

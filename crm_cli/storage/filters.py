@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from crm_cli.errors import InvalidInput
 from crm_cli.query import OPS_BY_TYPE, TYPES, Amount, And, Cond, Not, Or
-from crm_cli.storage.db import fold
+from crm_cli.storage.db import casefold, fold
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CUSTOM_KEY = re.compile(r"[\w-]+")
@@ -177,9 +177,9 @@ class _Compiler:
             if not isinstance(v, str):
                 raise _bad_value(c.field)
             if op == "=":
-                return _cat(e, " = ", _P(v), " COLLATE NOCASE")
+                return _equal(e, v)
             if op == "!=":
-                return _cat("(", e, " IS NULL OR ", e, " <> ", _P(v), " COLLATE NOCASE)")
+                return _cat("(", e, " IS NULL OR NOT ", _equal(e, v), ")")
             needle = _P(fold(v))
             if op == "~":
                 return _cat("instr(", self.fold, "(", e, "), ", needle, ") > 0")
@@ -228,11 +228,18 @@ class _Compiler:
             if not isinstance(c.value, str):
                 raise _bad_value(c.field)
             if c.op in ("=", "!="):
-                cond = _cat(x, " = ", _P(c.value), " COLLATE NOCASE")
+                cond = _equal(x, c.value)
             else:
                 cond = _cat("instr(", self.fold, "(", x, "), ", _P(fold(c.value)), ") > 0")
         head, tail = fs.exists.split("{cond}")
         return _cat("NOT " if negate else "", head, cond, tail)
+
+
+def _equal(e: Sql | str, v: str) -> Sql:
+    """Case-insensitive equality: NOCASE (indexable) for ASCII, full Unicode casefold otherwise."""
+    if v.isascii():
+        return _cat(e, " = ", _P(v), " COLLATE NOCASE")
+    return _cat("crm_casefold(", e, ") = ", _P(casefold(v)))
 
 
 def compile_filter(
