@@ -616,3 +616,14 @@ def test_csv_writes_empty_objects_as_json(crm):
     _add(crm, "Ana")
     row = next(csv.DictReader(io.StringIO(crm("contact", "list", "--csv").stdout)))
     assert row["custom"] == "{}" and row["social"] == "{}"
+
+
+def test_custom_fields_compare_as_numbers_only_when_they_are_numbers(crm):
+    _add(crm, "Dash", "-f", "score=1-2")
+    _add(crm, "Ten", "-f", "score=10")
+    _add(crm, "Date", "-f", "score=2024-05-01")
+    assert [c["name"] for c in crm.json("contact", "list", "field.score<=2")] == []
+    assert [c["name"] for c in crm.json("contact", "list", "field.score>=10.0")] == ["Ten"]
+    assert [c["name"] for c in crm.json("contact", "list", "field.score:10.0")] == ["Ten"]
+    assert [c["name"] for c in crm.json("contact", "list", "field.score!=10")] == ["Dash", "Date"]
+    assert [c["name"] for c in crm.json("contact", "list", "field.score:1-2")] == ["Dash"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import sys
 import unicodedata
@@ -81,10 +82,20 @@ def casefold(text: Any) -> str | None:
     return unicodedata.normalize("NFC", str(text)).casefold()
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def is_number(text: Any) -> int:
+    """1 if the text is a plain decimal number ('10', '-2.5'), else 0."""
+    return int(text is not None and _NUMBER.fullmatch(str(text).strip()) is not None)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
-    """The SQL functions our queries use: crm_fold (case+accents), crm_casefold (case)."""
+    """The SQL functions our queries use: crm_fold (case+accents), crm_casefold (case),
+    crm_is_number (custom-field values that compare as numbers)."""
     conn.create_function("crm_fold", 1, fold, deterministic=True)
     conn.create_function("crm_casefold", 1, casefold, deterministic=True)
+    conn.create_function("crm_is_number", 1, is_number, deterministic=True)
 
 
 class Db:

@@ -154,6 +154,19 @@ class _Compiler:
             text = _cat("CAST(", raw, " AS TEXT)")
             if c.op in _COMPARE:
                 return self.custom_compare(c, raw, text)
+            if (
+                c.op in ("=", "!=")
+                and isinstance(c.value, str)
+                and _NUMERIC.fullmatch(c.value.strip())
+            ):
+                # field.score:10.0 equals a stored 10: numbers compare as numbers.
+                same = _cat(
+                    "(crm_is_number(", text, ") AND CAST(", raw, " AS REAL) = CAST(",
+                    _P(c.value.strip()), " AS REAL))",
+                )  # fmt: skip
+                if c.op == "=":
+                    return same
+                return _cat("(", raw, " IS NULL OR NOT ", same, ")")
             return self.scalar("text", text, c)
         return self.scalar(fs.type, (fs.sql, []), c)
 
@@ -162,7 +175,9 @@ class _Compiler:
             raise _bad_value(c.field)
         op = _COMPARE[c.op]
         if _NUMERIC.fullmatch(c.value.strip()):
-            looks_numeric = _cat(text, " GLOB '*[0-9]*' AND ", text, " NOT GLOB '*[^0-9.eE+-]*'")
+            # Only stored values that are whole numbers in text ('10', '-2.5') compare as
+            # numbers: '1-2' or a date '2024-05-01' never does.
+            looks_numeric = _cat("crm_is_number(", text, ")")
             number = _cat("CAST(", raw, f" AS REAL) {op} CAST(", _P(c.value.strip()), " AS REAL)")
             return _cat("(", looks_numeric, " AND ", number, ")")
         return _cat(text, f" {op} ", _P(c.value))
