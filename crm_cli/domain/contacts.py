@@ -313,15 +313,8 @@ def draft(
 # ---------------------------------------------------------------- writing
 
 
-def _resolve_org(
-    db: Db, tx: Transaction, name: str | None, cache: dict | None = None
-) -> int | None:
+def _resolve_org(db: Db, tx: Transaction, name: str) -> int:
     """Find the organization by name (case-insensitive), creating it when there is none."""
-    if name is None:
-        return None
-    key = name.casefold()
-    if cache is not None and key in cache:
-        return cache[key]
     ids = org_store.ids_by_name(db, name)
     if len(ids) > 1:
         listing = ", ".join(f"{i} {n}" for i, n in org_store.names(db, ids))
@@ -329,21 +322,15 @@ def _resolve_org(
             f"organization name '{name}' matches {len(ids)} organizations ({listing}); use its id"
         )
     if ids:
-        oid = ids[0]
-    else:
-        oid = tx.insert(
-            "orgs",
-            {
-                "name": name,
-                "owner_id": tx.actor_id,
-                "custom": "{}",
-                "created_at": tx.at,
-                "updated_at": tx.at,
-            },
-        )
-    if cache is not None:
-        cache[key] = oid
-    return oid
+        return ids[0]
+    row = {
+        "name": name,
+        "owner_id": tx.actor_id,
+        "custom": "{}",
+        "created_at": tx.at,
+        "updated_at": tx.at,
+    }
+    return tx.insert("orgs", row)
 
 
 def _org_id_ref(org: str) -> int | None:
@@ -354,7 +341,7 @@ def _org_id_ref(org: str) -> int | None:
     return None
 
 
-def _org_ref(db: Db, tx: Transaction, org: str | None, cache: dict | None = None) -> int | None:
+def _org_ref(db: Db, tx: Transaction, org: str | None) -> int | None:
     """An org given as '12' or '#12' (an id), a name, or a quoted name ('"3M"', '"1"')."""
     if org is None:
         return None
@@ -362,13 +349,13 @@ def _org_ref(db: Db, tx: Transaction, org: str | None, cache: dict | None = None
 
     quoted = unquote(org)
     if quoted is not None:
-        return _resolve_org(db, tx, quoted, cache)
+        return _resolve_org(db, tx, quoted)
     oid = _org_id_ref(org)
     if oid is not None:
         if org_store.get(db, oid) is None:
             raise NotFound(f"no organization with id {oid}")
         return oid
-    return _resolve_org(db, tx, org, cache)
+    return _resolve_org(db, tx, org)
 
 
 def _insert_children(tx: Transaction, cid: int, d: Draft) -> None:

@@ -190,13 +190,6 @@ def names(db: Db, ids: list[int]) -> list[tuple[int, str]]:
     ]
 
 
-def ids_in_org(db: Db, org_id: int) -> list[int]:
-    return [
-        r[0]
-        for r in db.conn.execute("SELECT id FROM contacts WHERE org_id = ? ORDER BY id", (org_id,))
-    ]
-
-
 def count(db: Db) -> int:
     return db.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
 
