@@ -677,58 +677,46 @@ def _current_draft(c: Contact) -> Draft:
     )
 
 
+def sync_rows(
+    tx: Transaction, table: str, parent: dict, have: list[dict], want: list[dict], match: str
+) -> bool:
+    """Make a record's child rows (emails, phones, tags) equal ``want``; return whether any changed.
+
+    Rows are matched on the ``match`` column: missing ones are deleted, new ones inserted with
+    the ``parent`` key (e.g. {"contact_id": 7}), kept ones updated to the wanted values.
+    """
+    changed = False
+    by_value = {r[match]: r for r in have}
+    wanted = {w[match] for w in want}
+    for value, row in by_value.items():
+        if value not in wanted:
+            tx.delete(table, row["id"])
+            changed = True
+    for w in want:
+        row = by_value.get(w[match])
+        if row is None:
+            tx.insert(table, {**parent, **w})
+            changed = True
+        else:
+            changed |= tx.update(table, row["id"], {k: v for k, v in w.items() if k != match})
+    return changed
+
+
 def _sync_children(db: Db, tx: Transaction, c: Contact, d: Draft) -> bool:
     """Make the stored emails, phones and tags equal the draft's; return whether any changed."""
-    changed = False
-    have = {r["value"]: r for r in store.emails_of(db, [c.id])[c.id]}
-    want = {v: (label, i == 0) for i, (v, label) in enumerate(d.emails)}
-    for v, r in have.items():
-        if v not in want:
-            tx.delete("emails", r["id"])
-            changed = True
-    for v, (label, primary) in want.items():
-        if v in have:
-            changed |= tx.update(
-                "emails", have[v]["id"], {"label": label, "is_primary": int(primary)}
-            )
-        else:
-            tx.insert(
-                "emails",
-                {"contact_id": c.id, "value": v, "label": label, "is_primary": int(primary)},
-            )
-            changed = True
-    have_p = {r["value"]: r for r in store.phones_of(db, [c.id])[c.id]}
-    want_p = {v: (raw, label, i == 0) for i, (v, raw, label) in enumerate(d.phones)}
-    for v, r in have_p.items():
-        if v not in want_p:
-            tx.delete("phones", r["id"])
-            changed = True
-    for v, (raw, label, primary) in want_p.items():
-        if v in have_p:
-            changed |= tx.update(
-                "phones", have_p[v]["id"], {"label": label, "is_primary": int(primary), "raw": raw}
-            )
-        else:
-            tx.insert(
-                "phones",
-                {
-                    "contact_id": c.id,
-                    "value": v,
-                    "raw": raw,
-                    "label": label,
-                    "is_primary": int(primary),
-                },
-            )
-            changed = True
-    tag_rows = store.tag_rows(db, c.id)
-    for t, rid in tag_rows.items():
-        if t not in d.tags:
-            tx.delete("contact_tags", rid)
-            changed = True
-    for t in d.tags:
-        if t not in tag_rows:
-            tx.insert("contact_tags", {"contact_id": c.id, "tag": t})
-            changed = True
+    parent = {"contact_id": c.id}
+    emails = [
+        {"value": v, "label": label, "is_primary": int(i == 0)}
+        for i, (v, label) in enumerate(d.emails)
+    ]
+    phones = [
+        {"value": v, "raw": raw, "label": label, "is_primary": int(i == 0)}
+        for i, (v, raw, label) in enumerate(d.phones)
+    ]
+    tag_rows = [{"id": rid, "tag": t} for t, rid in store.tag_rows(db, c.id).items()]
+    changed = sync_rows(tx, "emails", parent, store.emails_of(db, [c.id])[c.id], emails, "value")
+    changed |= sync_rows(tx, "phones", parent, store.phones_of(db, [c.id])[c.id], phones, "value")
+    changed |= sync_rows(tx, "contact_tags", parent, tag_rows, [{"tag": t} for t in d.tags], "tag")
     return changed
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_cli.domain import users, validate
-from crm_cli.domain.contacts import _kv, _phones, delete_row
+from crm_cli.domain.contacts import _kv, _phones, delete_row, sync_rows
 from crm_cli.errors import InvalidInput, NotFound
 from crm_cli.storage import orgs as store
 from crm_cli.storage.db import Db, Transaction, transaction
@@ -172,41 +172,15 @@ def add(
 
 
 def _sync(db: Db, tx: Transaction, oid: int, phones, tags) -> bool:
-    changed = False
-    if phones is not None:
-        have = {r["value"]: r for r in store.phones_of(db, [oid])[oid]}
-        want = {v: (raw, label, i == 0) for i, (v, raw, label) in enumerate(phones)}
-        for v, r in have.items():
-            if v not in want:
-                tx.delete("phones", r["id"])
-                changed = True
-        for v, (raw, label, primary) in want.items():
-            if v in have:
-                changed |= tx.update(
-                    "phones", have[v]["id"], {"label": label, "is_primary": int(primary)}
-                )
-            else:
-                tx.insert(
-                    "phones",
-                    {
-                        "org_id": oid,
-                        "value": v,
-                        "raw": raw,
-                        "label": label,
-                        "is_primary": int(primary),
-                    },
-                )
-                changed = True
-    if tags is not None:
-        rows = store.tag_rows(db, oid)
-        for t, rid in rows.items():
-            if t not in tags:
-                tx.delete("org_tags", rid)
-                changed = True
-        for t in tags:
-            if t not in rows:
-                tx.insert("org_tags", {"org_id": oid, "tag": t})
-                changed = True
+    """Make the stored phones and tags equal these lists; return whether any changed."""
+    parent = {"org_id": oid}
+    want_phones = [
+        {"value": v, "raw": raw, "label": label, "is_primary": int(i == 0)}
+        for i, (v, raw, label) in enumerate(phones)
+    ]
+    tag_rows = [{"id": rid, "tag": t} for t, rid in store.tag_rows(db, oid).items()]
+    changed = sync_rows(tx, "phones", parent, store.phones_of(db, [oid])[oid], want_phones, "value")
+    changed |= sync_rows(tx, "org_tags", parent, tag_rows, [{"tag": t} for t in tags], "tag")
     return changed
 
 
