@@ -67,6 +67,18 @@ KEYS: dict[str, Key] = {
             "name of the environment variable holding the SMTP password",
         ),
         Key(
+            "smtp.security",
+            "personal",
+            "str",
+            "starttls",
+            "how to secure the SMTP connection: starttls, ssl or none",
+        ),
+        Key("smtp.from", "personal", "str", None, "sender address (default: smtp.user)"),
+        Key("ticket.target.urgent", "team", "str", "1h", "response target for urgent tickets"),
+        Key("ticket.target.high", "team", "str", "4h", "response target for high-priority tickets"),
+        Key("ticket.target.normal", "team", "str", "1d", "response target for normal tickets"),
+        Key("ticket.target.low", "team", "str", "3d", "response target for low-priority tickets"),
+        Key(
             "contact.stages",
             "team",
             "list",

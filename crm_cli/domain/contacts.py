@@ -64,6 +64,14 @@ class Contact:
     social: dict = field(default_factory=dict)
     created_at: str = ""
     updated_at: str = ""
+    cadence_days: int | None = None
+    # Derived summaries (kept current by storage): they never make two versions differ.
+    last_activity_at: str | None = field(default=None, compare=False)
+    activity_count: int = field(default=0, compare=False)
+    order_count: int = field(default=0, compare=False)
+    last_order_date: str | None = field(default=None, compare=False)
+    spend_minor: int | None = field(default=None, compare=False)
+    spend_currency: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape (documented in README.md)."""
@@ -100,10 +108,28 @@ class Contact:
             "social": dict(self.social),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "cadence_days": self.cadence_days,
+            "last_activity_at": self.last_activity_at,
+            "activity_count": self.activity_count,
+            "order_count": self.order_count,
+            "last_order_date": self.last_order_date,
+            "spend": _spend(self.spend_minor, self.spend_currency),
+            "spend_minor": self.spend_minor,
+            "spend_currency": self.spend_currency,
         }
 
 
-JSON_KEYS = tuple(Contact.__dataclass_fields__)  # the order to_dict() writes them in
+def _spend(minor: int | None, currency: str | None) -> str | None:
+    if minor is None or currency is None:
+        return None
+    from crm_cli.domain import money
+
+    return money.format(minor, currency)
+
+
+# The order to_dict() writes keys in.
+JSON_KEYS = (*(k for k in Contact.__dataclass_fields__ if not k.startswith("spend")),
+             "spend", "spend_minor", "spend_currency")  # fmt: skip
 
 # ---------------------------------------------------------------- reading
 
@@ -152,6 +178,13 @@ def load(db: Db, rows: list[dict]) -> list[Contact]:
                 social=json.loads(r["social"] or "{}"),
                 created_at=r["created_at"],
                 updated_at=r["updated_at"],
+                cadence_days=r["cadence_days"],
+                last_activity_at=r["last_activity_at"],
+                activity_count=r["activity_count"],
+                order_count=r["order_count"],
+                last_order_date=r["last_order_date"],
+                spend_minor=r["spend_minor"],
+                spend_currency=r["spend_currency"],
             )
         )
     return out
@@ -573,7 +606,9 @@ def add_many(
 _SCALARS = ("name", "first_name", "last_name", "title", "org", "source", "owner", "stage",
             "consent", "birthday", "street", "city", "region", "postal_code", "country")  # fmt: skip
 # Keys of our own JSON output that a re-import ignores (they are assigned here).
-_IGNORED = ("id", "org_id", "owner_id", "consent_at", "updated_at")
+_IGNORED = ("id", "org_id", "owner_id", "consent_at", "updated_at", "cadence_days",
+            "last_activity_at", "activity_count", "order_count", "last_order_date", "spend",
+            "spend_minor", "spend_currency")  # fmt: skip
 
 
 def _scalar(key: str, v) -> str | None:

@@ -177,10 +177,55 @@ def orgs(db: Db, selector: str, *, many: bool = False, now=None) -> list[int]:
     return ids
 
 
+def deal(db: Db, selector: str) -> int:
+    """Resolve a deal selector: an id ('7' or '#7') or a title matching exactly one deal."""
+    from crm_cli.storage import deals as deal_store
+
+    sel = selector.strip()
+    if not sel:
+        raise InvalidInput("empty deal selector")
+    did = as_id(sel.removeprefix("#"))
+    if did is not None:
+        if did > MAX_ID or not deal_store.exists(db, did):
+            raise NotFound(f"no deal with id {sel.removeprefix('#')}")
+        return did
+    title = unquote(sel) or sel
+    ids = deal_store.ids_by_title(db, title)
+    if not ids:
+        raise NotFound(f"no deal titled '{title}'")
+    if len(ids) > 1:
+        raise InvalidInput(
+            f"'{title}' matches {len(ids)} deals ({_listing(deal_store.titles(db, ids))}); use an id"
+        )
+    return ids[0]
+
+
+def _deal_ref(db: Db, sel: str) -> list[int]:
+    return [deal(db, sel)]
+
+
+def _id_only(table: str, what: str):
+    def resolve(db: Db, sel: str) -> list[int]:
+        rid = as_id(sel.removeprefix("#"))
+        if rid is None or rid > MAX_ID:
+            raise InvalidInput(f"a {what} reference takes an id, e.g. {what}:3")
+        if db.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (rid,)).fetchone() is None:
+            raise NotFound(f"no {what} with id {rid}")
+        return [rid]
+
+    return resolve
+
+
 def reference(db: Db, ref: str) -> tuple[str, int]:
-    """Resolve a typed reference such as contact:12, org:"Acme SL" or a contact selector."""
+    """Resolve a typed reference such as contact:12, org:"Acme SL", deal:7 or a contact selector."""
     kind, sep, rest = ref.partition(":")
-    kinds = {"contact": ("contacts", contacts), "org": ("orgs", orgs), "user": ("users", None)}
+    kinds = {
+        "contact": ("contacts", contacts),
+        "org": ("orgs", orgs),
+        "deal": ("deals", _deal_ref),
+        "ticket": ("tickets", _id_only("tickets", "ticket")),
+        "user": ("users", None),
+    }
     if sep and kind in kinds:
         table, fn = kinds[kind]
         rest = rest.strip()

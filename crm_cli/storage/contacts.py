@@ -29,6 +29,9 @@ SORTS = {
     "country": "c.country",
     "created": "c.created_at",
     "updated": "c.updated_at",
+    "last_activity": "c.last_activity_at",
+    "activities": "c.activity_count",
+    "orders": "c.order_count",
 }
 
 _SELECT = """
@@ -161,14 +164,14 @@ def like_pattern(name: str) -> str:
     return "".join(out)
 
 
-def ids_named(db: Db, table: str, name: str) -> list[int]:
+def ids_named(db: Db, table: str, name: str, column: str = "name") -> list[int]:
     """Ids of rows of a table whose name equals name under Unicode case folding."""
     name = unicodedata.normalize("NFC", name)
     if name.isascii():
-        sql = f"SELECT id, name FROM {table} WHERE name = ? COLLATE NOCASE ORDER BY id"
+        sql = f"SELECT id, {column} FROM {table} WHERE {column} = ? COLLATE NOCASE ORDER BY id"
         params: tuple = (name,)
     else:
-        sql = f"SELECT id, name FROM {table} WHERE name LIKE ? ESCAPE '\\' ORDER BY id"
+        sql = f"SELECT id, {column} FROM {table} WHERE {column} LIKE ? ESCAPE '\\' ORDER BY id"
         params = (like_pattern(name),)
     key = name.casefold()
     return [r[0] for r in db.conn.execute(sql, params) if r[1].casefold() == key]

@@ -35,9 +35,18 @@ BUSY_TIMEOUT_MS = 5000
 # contact as touched, so derived data (the search index) of the parent is refreshed.
 PARENT_KEYS: dict[str, tuple[tuple[str, str], ...]] = {}
 
+# Child rows that feed a parent's derived summary columns (a contact's last activity
+# time, its order count) without being part of the parent: logging a call must not
+# bump the contact's version, or it would block undoing an earlier edit of it.
+SUMMARY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+# Derived columns: kept current by refreshers, never written to the change log, so
+# they take no part in undo's conflict checks (an undo restores the rest of the row).
+DERIVED: dict[str, tuple[str, ...]] = {}
+
 # Rows whose ``version`` counts every change to them or to their child rows, so an
 # undo can tell that a later command touched a contact's emails or tags.
-VERSIONED = ("contacts", "orgs")
+VERSIONED = ("contacts", "orgs", "deals")
 
 # Called with the Transaction before each COMMIT, to refresh derived data
 # (the search index) for the rows it touched. Derived data stays out of the log.
@@ -230,6 +239,7 @@ class Transaction:
         self.count = 0
         self.touched: dict[str, set[int]] = {}  # rows changed directly
         self.touched_parents: dict[str, set[int]] = {}  # parents of changed child rows
+        self.summary_parents: dict[str, set[int]] = {}  # rows whose summaries need a refresh
         self._next_ids: dict[str, int] = {}
         self.depth = 0
         self.open = True  # False between a checkpoint's COMMIT and the next write
@@ -250,9 +260,14 @@ class Transaction:
     # -- helpers ---------------------------------------------------------
     def _touch(self, table: str, row_id: int, row: dict | None = None) -> None:
         self.touched.setdefault(table, set()).add(row_id)
+        if row is None:
+            return
         for key, parent in PARENT_KEYS.get(table, ()):
-            if row is not None and row.get(key) is not None:
+            if row.get(key) is not None:
                 self.touched_parents.setdefault(parent, set()).add(row[key])
+        for key, parent in SUMMARY_KEYS.get(table, ()):
+            if row.get(key) is not None:
+                self.summary_parents.setdefault(parent, set()).add(row[key])
 
     def _log(self, table: str, row_id: int, op: str, before, after) -> None:
         self.db.conn.execute(
@@ -265,7 +280,12 @@ class Transaction:
             self._touch(table, row_id, before)
 
     def get(self, table: str, row_id: int) -> dict | None:
-        return fetch_one(self.db, f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+        """The row as the change log records it (derived columns left out)."""
+        row = fetch_one(self.db, f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+        if row is not None:
+            for col in DERIVED.get(table, ()):
+                row.pop(col, None)
+        return row
 
     # -- writes ----------------------------------------------------------
     def insert(self, table: str, row: dict) -> int:
@@ -314,6 +334,10 @@ class Transaction:
         self.inserted.setdefault(table, set()).update(ids)
         for key, parent in PARENT_KEYS.get(table, ()):
             self.touched_parents.setdefault(parent, set()).update(
+                r[key] for r in rows if r.get(key) is not None
+            )
+        for key, parent in SUMMARY_KEYS.get(table, ()):
+            self.summary_parents.setdefault(parent, set()).update(
                 r[key] for r in rows if r.get(key) is not None
             )
         return ids
@@ -383,6 +407,7 @@ def _refresh(tx: Transaction) -> None:
         fn(tx)
     tx.touched.clear()
     tx.touched_parents.clear()
+    tx.summary_parents.clear()
     tx.inserted.clear()
 
 

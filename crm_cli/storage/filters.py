@@ -320,6 +320,13 @@ CONTACT_FIELDS: dict[str, FieldSql] = {
     "created": FieldSql("instant", "c.created_at", doc="when the contact was added"),
     "updated": FieldSql("instant", "c.updated_at", doc="when the contact last changed"),
     "field": FieldSql("custom", "c.custom", doc="custom field, as field.KEY"),
+    "cadence": FieldSql("number", "c.cadence_days", doc="stay-in-touch cadence in days"),
+    "last_activity": FieldSql(
+        "instant", "c.last_activity_at", doc="when the latest logged activity happened"
+    ),
+    "activities": FieldSql("number", "c.activity_count", doc="number of logged activities"),
+    "orders": FieldSql("number", "c.order_count", doc="number of paid orders"),
+    "last_order": FieldSql("date", "c.last_order_date", doc="date of the latest paid order"),
 }
 
 ORG_FIELDS: dict[str, FieldSql] = {

@@ -17,6 +17,9 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
         ("contact_tags", "contact_id"),
     ),
     "orgs": (("phones", "org_id"), ("org_tags", "org_id")),
+    "deals": (("deal_tags", "deal_id"), ("deal_moves", "deal_id")),
+    "activities": (("activity_participants", "activity_id"),),
+    "orders": (("order_lines", "order_id"),),
 }
 
 # Bookkeeping tables never count as referrers of data rows.

@@ -181,6 +181,212 @@ CREATE VIRTUAL TABLE search_fts USING fts5(
     )
 
 
+@migration
+def m002_operational(conn: sqlite3.Connection) -> None:
+    """Pipelines and deals, activities, follow-ups, reminder claims, tickets, orders."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _exec(
+        conn,
+        """
+CREATE TABLE pipelines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE stages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    name TEXT NOT NULL COLLATE NOCASE,
+    position INTEGER NOT NULL,
+    probability INTEGER NOT NULL CHECK (probability BETWEEN 0 AND 100),
+    UNIQUE (pipeline_id, name)
+);
+CREATE INDEX stages_pipeline ON stages(pipeline_id, position);
+CREATE TABLE deals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    stage_id INTEGER NOT NULL REFERENCES stages(id),
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'won', 'lost')),
+    lost_reason TEXT,
+    org_id INTEGER REFERENCES orgs(id),
+    contact_id INTEGER REFERENCES contacts(id),
+    amount_minor INTEGER,
+    currency TEXT,
+    expected_close_date TEXT,
+    owner_id INTEGER REFERENCES users(id),
+    source TEXT,
+    custom TEXT NOT NULL DEFAULT '{}',
+    stage_entered_at TEXT NOT NULL,
+    closed_at TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    CHECK ((amount_minor IS NULL) = (currency IS NULL))
+);
+CREATE INDEX deals_stage ON deals(stage_id, status, id);
+CREATE INDEX deals_pipeline ON deals(pipeline_id, status);
+CREATE INDEX deals_org ON deals(org_id);
+CREATE INDEX deals_contact ON deals(contact_id);
+CREATE INDEX deals_owner ON deals(owner_id, status);
+CREATE INDEX deals_close ON deals(expected_close_date);
+CREATE TABLE deal_tags (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deal_id INTEGER NOT NULL REFERENCES deals(id),
+    tag TEXT NOT NULL,
+    UNIQUE (deal_id, tag)
+);
+CREATE INDEX deal_tags_tag ON deal_tags(tag, deal_id);
+CREATE TABLE deal_moves (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deal_id INTEGER NOT NULL REFERENCES deals(id),
+    from_stage_id INTEGER REFERENCES stages(id),
+    to_stage_id INTEGER NOT NULL REFERENCES stages(id),
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    moved_at TEXT NOT NULL,
+    actor_id INTEGER REFERENCES users(id)
+);
+CREATE INDEX deal_moves_deal ON deal_moves(deal_id, moved_at);
+CREATE INDEX deal_moves_to ON deal_moves(to_stage_id, moved_at);
+CREATE TABLE activities (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    direction TEXT CHECK (direction IN ('in', 'out')),
+    subject TEXT,
+    body TEXT,
+    outcome TEXT,
+    duration_seconds INTEGER CHECK (duration_seconds >= 0),
+    occurred_at TEXT NOT NULL,
+    channel TEXT,
+    org_id INTEGER REFERENCES orgs(id),
+    deal_id INTEGER REFERENCES deals(id),
+    ticket_id INTEGER REFERENCES tickets(id),
+    actor_id INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX activities_at ON activities(occurred_at);
+CREATE INDEX activities_org ON activities(org_id, occurred_at);
+CREATE INDEX activities_deal ON activities(deal_id, occurred_at);
+CREATE INDEX activities_ticket ON activities(ticket_id, occurred_at);
+CREATE INDEX activities_actor ON activities(actor_id, occurred_at);
+CREATE TABLE activity_participants (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    activity_id INTEGER NOT NULL REFERENCES activities(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    occurred_at TEXT NOT NULL,
+    UNIQUE (activity_id, contact_id)
+);
+CREATE INDEX activity_participants_contact ON activity_participants(contact_id, occurred_at);
+CREATE TABLE tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject TEXT NOT NULL,
+    type TEXT,
+    contact_id INTEGER REFERENCES contacts(id),
+    org_id INTEGER REFERENCES orgs(id),
+    channel TEXT,
+    priority TEXT NOT NULL DEFAULT 'normal'
+        CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
+    status TEXT NOT NULL DEFAULT 'new'
+        CHECK (status IN ('new', 'open', 'pending', 'resolved', 'closed')),
+    assignee_id INTEGER REFERENCES users(id),
+    due_at TEXT,
+    first_response_at TEXT,
+    resolved_at TEXT,
+    closed_at TEXT,
+    satisfaction INTEGER CHECK (satisfaction BETWEEN 1 AND 5),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX tickets_status ON tickets(status, due_at);
+CREATE INDEX tickets_assignee ON tickets(assignee_id, status);
+CREATE INDEX tickets_contact ON tickets(contact_id);
+CREATE INDEX tickets_org ON tickets(org_id);
+CREATE TABLE followups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    text TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),
+    done_at TEXT,
+    rule TEXT,
+    rule_start_at TEXT,
+    previous_id INTEGER REFERENCES followups(id),
+    contact_id INTEGER REFERENCES contacts(id),
+    org_id INTEGER REFERENCES orgs(id),
+    deal_id INTEGER REFERENCES deals(id),
+    ticket_id INTEGER REFERENCES tickets(id),
+    assignee_id INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX followups_due ON followups(status, due_at);
+CREATE INDEX followups_assignee ON followups(assignee_id, status, due_at);
+CREATE INDEX followups_contact ON followups(contact_id);
+CREATE INDEX followups_org ON followups(org_id);
+CREATE INDEX followups_deal ON followups(deal_id);
+CREATE INDEX followups_previous ON followups(previous_id);
+CREATE TABLE reminder_claims (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_kind TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    recipient_id INTEGER NOT NULL REFERENCES users(id),
+    due_at TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    UNIQUE (item_kind, item_id, recipient_id, due_at)
+);
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    number TEXT NOT NULL UNIQUE,
+    order_date TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'paid' CHECK (status IN ('paid', 'refunded', 'cancelled')),
+    total_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    source TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX orders_contact ON orders(contact_id, order_date);
+CREATE INDEX orders_date ON orders(order_date);
+CREATE TABLE order_lines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    position INTEGER NOT NULL,
+    sku TEXT,
+    description TEXT,
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    unit_minor INTEGER NOT NULL,
+    total_minor INTEGER NOT NULL
+);
+CREATE INDEX order_lines_order ON order_lines(order_id, position);
+CREATE INDEX order_lines_sku ON order_lines(sku);
+ALTER TABLE contacts ADD COLUMN cadence_days INTEGER CHECK (cadence_days > 0);
+ALTER TABLE contacts ADD COLUMN cadence_set_at TEXT;
+ALTER TABLE contacts ADD COLUMN last_activity_at TEXT;
+ALTER TABLE contacts ADD COLUMN activity_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN order_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN last_order_date TEXT;
+ALTER TABLE contacts ADD COLUMN spend_minor INTEGER;
+ALTER TABLE contacts ADD COLUMN spend_currency TEXT;
+CREATE INDEX contacts_last_activity ON contacts(last_activity_at);
+CREATE INDEX contacts_cadence ON contacts(cadence_days) WHERE cadence_days IS NOT NULL
+""",
+    )
+    # The default sales pipeline exists from the start (stages are rows: a rename keeps history).
+    pid = conn.execute(
+        "INSERT INTO pipelines (name, created_at, updated_at) VALUES ('sales', ?, ?)", (now, now)
+    ).lastrowid
+    for pos, (name, prob) in enumerate(
+        [("lead", 10), ("qualified", 25), ("proposal", 50), ("negotiation", 75)], 1
+    ):
+        conn.execute(
+            "INSERT INTO stages (pipeline_id, name, position, probability) VALUES (?, ?, ?, ?)",
+            (pid, name, pos, prob),
+        )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

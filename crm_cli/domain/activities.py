@@ -1,0 +1,244 @@
+"""Activities: one timeline of every interaction on every channel, with its participants.
+
+An email to three people or a meeting with four is one activity with a participant row
+per contact, so it appears on each of their timelines (and on their organizations').
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crm_cli.domain import validate
+from crm_cli.errors import InvalidInput, NotFound
+from crm_cli.storage import activities as store
+from crm_cli.storage.db import Db, Transaction, transaction
+
+# What `crm log` records; 'comment' is a ticket comment (crm ticket comment).
+KINDS = ("call", "email", "meeting", "chat", "visit", "social", "note")
+ALL_KINDS = (*KINDS, "comment")
+DIRECTIONS = ("in", "out")
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    id: int
+    kind: str
+    direction: str | None
+    subject: str | None
+    body: str | None
+    outcome: str | None
+    duration_seconds: int | None
+    occurred_at: str
+    channel: str | None
+    contacts: tuple[dict, ...]
+    org_id: int | None
+    org: str | None
+    deal_id: int | None
+    deal: str | None
+    ticket_id: int | None
+    actor_id: int | None
+    actor: str | None
+    created_at: str
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "occurred_at": self.occurred_at,
+            "direction": self.direction,
+            "subject": self.subject,
+            "body": self.body,
+            "outcome": self.outcome,
+            "duration_seconds": self.duration_seconds,
+            "duration": format_duration(self.duration_seconds),
+            "channel": self.channel,
+            "contacts": [dict(c) for c in self.contacts],
+            "contact_ids": [c["id"] for c in self.contacts],
+            "org_id": self.org_id,
+            "org": self.org,
+            "deal_id": self.deal_id,
+            "deal": self.deal,
+            "ticket_id": self.ticket_id,
+            "actor_id": self.actor_id,
+            "actor": self.actor,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+JSON_KEYS = ("id", "kind", "occurred_at", "direction", "subject", "body", "outcome",
+             "duration_seconds", "duration", "channel", "contacts", "contact_ids", "org_id", "org",
+             "deal_id", "deal", "ticket_id", "actor_id", "actor", "created_at", "updated_at")  # fmt: skip
+
+
+def format_duration(seconds: int | None) -> str | None:
+    """Write seconds as '1h30m', '15m' or '45s'."""
+    if seconds is None:
+        return None
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+    return out or "0m"
+
+
+def load(db: Db, rows: list[dict]) -> list[Activity]:
+    people = store.participants_of(db, [r["id"] for r in rows])
+    return [
+        Activity(
+            id=r["id"], kind=r["kind"], direction=r["direction"], subject=r["subject"],
+            body=r["body"], outcome=r["outcome"], duration_seconds=r["duration_seconds"],
+            occurred_at=r["occurred_at"], channel=r["channel"],
+            contacts=tuple({"id": p["contact_id"], "name": p["name"]} for p in people[r["id"]]),
+            org_id=r["org_id"], org=r["org"], deal_id=r["deal_id"], deal=r["deal"],
+            ticket_id=r["ticket_id"], actor_id=r["actor_id"], actor=r["actor"],
+            created_at=r["created_at"], updated_at=r["updated_at"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def get(db: Db, activity_id: int) -> Activity:
+    row = store.get(db, activity_id)
+    if row is None:
+        raise NotFound(f"no activity with id {activity_id}")
+    return load(db, [row])[0]
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v not in allowed:
+        raise InvalidInput(f"{what} must be one of {', '.join(allowed)}, not '{value}'")
+    return v
+
+
+def write(
+    db: Db,
+    tx: Transaction,
+    kind: str,
+    *,
+    contact_ids: list[int] = (),
+    org_id: int | None = None,
+    deal_id: int | None = None,
+    ticket_id: int | None = None,
+    direction: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    outcome: str | None = None,
+    duration_seconds: int | None = None,
+    occurred_at: str | None = None,
+    channel: str | None = None,
+) -> int:
+    """Insert an activity and its participants inside an open transaction; return its id."""
+    if kind not in ALL_KINDS:
+        raise InvalidInput(f"activity kind must be one of {', '.join(KINDS)}, not '{kind}'")
+    at = occurred_at or tx.at
+    aid = tx.insert(
+        "activities",
+        {
+            "kind": kind,
+            "direction": _choice(direction, DIRECTIONS, "direction"),
+            "subject": validate.text(subject),
+            "body": validate.text(body),
+            "outcome": validate.text(outcome),
+            "duration_seconds": duration_seconds,
+            "occurred_at": at,
+            "channel": validate.text(channel),
+            "org_id": org_id,
+            "deal_id": deal_id,
+            "ticket_id": ticket_id,
+            "actor_id": tx.actor_id,
+            "created_at": tx.at,
+            "updated_at": tx.at,
+        },
+    )
+    for cid in dict.fromkeys(contact_ids):
+        tx.insert("activity_participants", {"activity_id": aid, "contact_id": cid, "occurred_at": at})
+    return aid
+
+
+def log(
+    db: Db,
+    kind: str,
+    *,
+    contacts: list[str] = (),
+    org: str | None = None,
+    deal: str | None = None,
+    direction: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    outcome: str | None = None,
+    duration: str | None = None,
+    at: str | None = None,
+    channel: str | None = None,
+) -> Activity:
+    """Log an interaction with contacts, an organization and/or a deal as one change set."""
+    from crm_cli.domain import dates, selectors
+
+    kind = _choice(kind, KINDS, "activity kind")
+    if not contacts and org is None and deal is None:
+        raise InvalidInput("attach the activity to --contact, --org or --deal (or several)")
+    seconds = dates.parse_duration(duration) if duration is not None else None
+    when = dates.to_db(dates.parse_when(at)) if at is not None else None
+    direction = _choice(direction, DIRECTIONS, "--direction")
+    contact_ids: list[int] = []
+    for sel in contacts:
+        contact_ids += selectors.contacts(db, sel)
+    org_id = selectors.orgs(db, org)[0] if org is not None else None
+    deal_id = selectors.deal(db, deal) if deal is not None else None
+    who = ", ".join(contacts) or org or f"deal {deal}"
+    with transaction(db, f"log {kind} {who}"[:120]) as tx:
+        aid = write(
+            db, tx, kind, contact_ids=contact_ids, org_id=org_id, deal_id=deal_id,
+            direction=direction, subject=subject, body=body, outcome=outcome,
+            duration_seconds=seconds, occurred_at=when, channel=channel,
+        )  # fmt: skip
+    return get(db, aid)
+
+
+def delete(db: Db, activity_id: int) -> None:
+    """Delete an activity with its participant rows (crm undo brings it back)."""
+    with transaction(db, f"activity delete {activity_id}") as tx:
+        if not store.exists(db, activity_id):
+            raise NotFound(f"no activity with id {activity_id}")
+        for p in store.participant_rows(db, activity_id):
+            tx.delete("activity_participants", p["id"])
+        tx.delete("activities", activity_id)
+
+
+def timeline(
+    db: Db, target: tuple[str, int] | None, filter_args: list[str] | None = None, *, limit=None
+) -> list[Activity]:
+    """Activities on a record's timeline, newest first, matching the filters."""
+    from crm_cli.domain import filters
+    from crm_cli.storage import filters as compiled
+
+    where, params = "1", []
+    if filter_args:
+        node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS))
+        node = _kinds(node)
+        where, params = compiled.compile_filter(node, store.FIELDS)
+    ids = store.timeline_ids(db, target, where, params, limit=limit)
+    return load(db, store.get_many(db, ids))
+
+
+def _kinds(node):
+    """Check kind and direction values, so kind:cal is an error instead of nothing found."""
+    from crm_cli import query
+
+    def fix(n):
+        if isinstance(n, query.Cond) and n.op in ("=", "!=") and isinstance(n.value, str):
+            if n.field == "kind":
+                return query.Cond(n.field, n.op, _choice(n.value, ALL_KINDS, "kind"))
+            if n.field == "direction":
+                return query.Cond(n.field, n.op, _choice(n.value, DIRECTIONS, "direction"))
+        if isinstance(n, query.Not):
+            return query.Not(fix(n.item))
+        if isinstance(n, query.And | query.Or):
+            return type(n)(tuple(fix(i) for i in n.items))
+        return n
+
+    return fix(node)

@@ -1,0 +1,63 @@
+"""Per-contact summary columns (last activity, activity and order counts, spend), kept on commit.
+
+They are derived from ``activity_participants`` and ``orders``: a refresher recomputes
+them for every contact a transaction touched through those tables (or re-inserted,
+as an undo of a delete does). They never enter the change log, so logging a call
+does not block undoing an earlier edit of the contact, and reports, cadence and the
+dashboard read them without scanning the activity table.
+"""
+
+from __future__ import annotations
+
+import json
+
+from crm_cli.storage.db import DERIVED, SUMMARY_KEYS, Db, Transaction, on_commit
+
+SUMMARY_KEYS.update(
+    {
+        "activity_participants": (("contact_id", "contacts"),),
+        "orders": (("contact_id", "contacts"),),
+    }
+)
+DERIVED["contacts"] = (
+    "last_activity_at",
+    "activity_count",
+    "order_count",
+    "last_order_date",
+    "spend_minor",
+    "spend_currency",
+)
+
+_PAID = "FROM orders o WHERE o.contact_id = contacts.id AND o.status = 'paid'"
+
+_REFRESH = f"""
+UPDATE contacts SET
+  last_activity_at = (SELECT max(p.occurred_at) FROM activity_participants p
+                      WHERE p.contact_id = contacts.id),
+  activity_count = (SELECT count(*) FROM activity_participants p
+                    WHERE p.contact_id = contacts.id),
+  order_count = (SELECT count(*) {_PAID}),
+  last_order_date = (SELECT max(o.order_date) {_PAID}),
+  spend_currency = (SELECT CASE WHEN count(DISTINCT o.currency) = 1 THEN min(o.currency) END {_PAID}),
+  spend_minor = (SELECT CASE WHEN count(DISTINCT o.currency) = 1 THEN sum(o.total_minor) END {_PAID})
+WHERE id IN (SELECT value FROM json_each(?))
+"""
+
+
+def refresh_contacts(db: Db, ids) -> None:
+    """Recompute the summary columns of these contacts."""
+    ids = sorted(ids)
+    for i in range(0, len(ids), 5000):
+        db.conn.execute(_REFRESH, (json.dumps(ids[i : i + 5000]),))
+
+
+def refresh_all(db: Db) -> None:
+    """Recompute every contact's summary (for repair after outside edits)."""
+    db.conn.execute(_REFRESH.replace("WHERE id IN (SELECT value FROM json_each(?))", ""))
+
+
+@on_commit
+def _refresh(tx: Transaction) -> None:
+    ids = tx.summary_parents.get("contacts", set()) | tx.inserted.get("contacts", set())
+    if ids:
+        refresh_contacts(tx.db, ids)
