@@ -90,6 +90,8 @@ def emit_object(
     pairs = [[k, cell(v)] for k, v in obj.items() if v not in (None, "", [], {})]
     table(pairs, ["field", "value"], header=False)
     for title, rows, cols in sections:
+        if not rows:
+            continue
         print()
         table([[cell(r.get(k)) for k, _ in cols] for r in rows], [h for _, h in cols], title=title)
 
@@ -124,6 +126,15 @@ def table(
     widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
     for line in lines:
         print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+
+
+def local_time(text: str | None) -> str:
+    """A stored UTC instant as local 'YYYY-MM-DD HH:MM' for tables (JSON keeps the UTC text)."""
+    if not text:
+        return ""
+    from crm_cli.domain import dates
+
+    return dates.from_db(text).astimezone(dates.local_tz()).strftime("%Y-%m-%d %H:%M")
 
 
 def note(message: str) -> None:

@@ -87,13 +87,25 @@ def load(db: Db, rows: list[dict]) -> list[Activity]:
     people = store.participants_of(db, [r["id"] for r in rows])
     return [
         Activity(
-            id=r["id"], kind=r["kind"], direction=r["direction"], subject=r["subject"],
-            body=r["body"], outcome=r["outcome"], duration_seconds=r["duration_seconds"],
-            occurred_at=r["occurred_at"], channel=r["channel"],
+            id=r["id"],
+            kind=r["kind"],
+            direction=r["direction"],
+            subject=r["subject"],
+            body=r["body"],
+            outcome=r["outcome"],
+            duration_seconds=r["duration_seconds"],
+            occurred_at=r["occurred_at"],
+            channel=r["channel"],
             contacts=tuple({"id": p["contact_id"], "name": p["name"]} for p in people[r["id"]]),
-            org_id=r["org_id"], org=r["org"], deal_id=r["deal_id"], deal=r["deal"],
-            ticket_id=r["ticket_id"], actor_id=r["actor_id"], actor=r["actor"],
-            created_at=r["created_at"], updated_at=r["updated_at"],
+            org_id=r["org_id"],
+            org=r["org"],
+            deal_id=r["deal_id"],
+            deal=r["deal"],
+            ticket_id=r["ticket_id"],
+            actor_id=r["actor_id"],
+            actor=r["actor"],
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
         )  # fmt: skip
         for r in rows
     ]
@@ -156,7 +168,9 @@ def write(
         },
     )
     for cid in dict.fromkeys(contact_ids):
-        tx.insert("activity_participants", {"activity_id": aid, "contact_id": cid, "occurred_at": at})
+        tx.insert(
+            "activity_participants", {"activity_id": aid, "contact_id": cid, "occurred_at": at}
+        )
     return aid
 
 

@@ -216,6 +216,14 @@ def _id_only(table: str, what: str):
     return resolve
 
 
+def record_exists(db: Db, table: str, row_id: int) -> bool:
+    """Whether a referenced record still exists (deleted ones keep their history)."""
+    tables = ("contacts", "orgs", "deals", "tickets", "users")
+    if table not in tables:
+        return False
+    return db.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is not None
+
+
 def reference(db: Db, ref: str) -> tuple[str, int]:
     """Resolve a typed reference such as contact:12, org:"Acme SL", deal:7 or a contact selector."""
     kind, sep, rest = ref.partition(":")

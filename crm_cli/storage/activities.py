@@ -20,15 +20,15 @@ LEFT JOIN users u ON u.id = a.actor_id
 
 FIELDS: dict[str, FieldSql] = {
     "id": FieldSql("number", "a.id", doc="the activity's id"),
-    "kind": FieldSql("enum", "a.kind", doc="call, email, meeting, chat, visit, social, note, comment"),
+    "kind": FieldSql(
+        "enum", "a.kind", doc="call, email, meeting, chat, visit, social, note, comment"
+    ),
     "direction": FieldSql("enum", "a.direction", doc="in or out"),
     "subject": FieldSql("text", "a.subject", doc="subject line"),
     "body": FieldSql("text", "a.body", doc="body text"),
     "outcome": FieldSql("text", "a.outcome", doc="outcome (left voicemail, booked demo...)"),
     "channel": FieldSql("text", "a.channel", doc="channel details (whatsapp, linkedin, a number)"),
-    "duration": FieldSql(
-        "number", "(a.duration_seconds / 60.0)", doc="duration in minutes"
-    ),
+    "duration": FieldSql("number", "(a.duration_seconds / 60.0)", doc="duration in minutes"),
     "at": FieldSql("instant", "a.occurred_at", doc="when it happened"),
     "actor": FieldSql(
         "text", "(SELECT xu.name FROM users xu WHERE xu.id = a.actor_id)", doc="who logged it"
@@ -123,4 +123,7 @@ def participant_rows(db: Db, activity_id: int) -> list[dict]:
 
 
 def exists(db: Db, activity_id: int) -> bool:
-    return db.conn.execute("SELECT 1 FROM activities WHERE id = ?", (activity_id,)).fetchone() is not None
+    return (
+        db.conn.execute("SELECT 1 FROM activities WHERE id = ?", (activity_id,)).fetchone()
+        is not None
+    )
