@@ -411,15 +411,15 @@ def moves(db: Db, deal_id: int) -> list[dict]:
     return store.moves(db, deal_id)
 
 
-def _has_field(node, name: str) -> bool:
+def _has_field(node, name: str, op_filter=None) -> bool:
     from crm_cli import query
 
     if isinstance(node, query.Cond):
-        return node.field == name
+        return node.field == name and (op_filter is None or op_filter(node))
     if isinstance(node, query.Not):
-        return _has_field(node.item, name)
+        return _has_field(node.item, name, op_filter)
     if isinstance(node, query.And | query.Or):
-        return any(_has_field(i, name) for i in node.items)
+        return any(_has_field(i, name, op_filter) for i in node.items)
     return False
 
 
@@ -475,6 +475,12 @@ def list_deals(
         node = open_only if node is None else query.And((node, open_only))
     if node is not None:
         node = _resolve_names(db, node)
+        compares = lambda c: c.op not in ("has", "no")  # noqa: E731
+        if _has_field(node, "amount", compares) and not _has_field(node, "currency"):
+            # Amounts are read in config money.currency; never compare across currencies.
+            from crm_cli import config
+
+            node = query.And((node, query.Cond("currency", "=", config.get("money.currency"))))
     where, params = compiled.compile_filter(node, store.FIELDS)
     return load(db, store.select(db, where, params, sort=sort, limit=limit))
 
