@@ -122,3 +122,22 @@ def render(node: Node | None) -> str:
     if isinstance(node, Or):
         return " or ".join(f"({render(i)})" if isinstance(i, Or) else render(i) for i in node.items)
     raise TypeError(f"not a query node: {node!r}")
+
+
+def mentions(node: Node | None, name: str, *, compared: bool = False) -> bool:
+    """Whether a tree has a condition on this field (with ``compared``: not just has/no)."""
+    if isinstance(node, Cond):
+        return node.field == name and not (compared and node.op in ("has", "no"))
+    if isinstance(node, Not):
+        return mentions(node.item, name, compared=compared)
+    if isinstance(node, And | Or):
+        return any(mentions(i, name, compared=compared) for i in node.items)
+    return False
+
+
+def in_currency(node: Node | None, amount_field: str, currency: str) -> Node | None:
+    """Keep money comparisons to one currency: ``amount>100`` was read in ``currency``, so
+    records in other currencies must not match, unless the filter names a currency itself."""
+    if mentions(node, amount_field, compared=True) and not mentions(node, "currency"):
+        return And((node, Cond("currency", "=", currency)))
+    return node

@@ -411,18 +411,6 @@ def moves(db: Db, deal_id: int) -> list[dict]:
     return store.moves(db, deal_id)
 
 
-def _has_field(node, name: str, op_filter=None) -> bool:
-    from crm_cli import query
-
-    if isinstance(node, query.Cond):
-        return node.field == name and (op_filter is None or op_filter(node))
-    if isinstance(node, query.Not):
-        return _has_field(node.item, name, op_filter)
-    if isinstance(node, query.And | query.Or):
-        return any(_has_field(i, name, op_filter) for i in node.items)
-    return False
-
-
 def _resolve_names(db: Db, node):
     """Turn stage:NAME / pipeline:NAME into id comparisons (indexed), checking the names."""
     from crm_cli import query
@@ -470,17 +458,14 @@ def list_deals(
     node = None
     if filter_args:
         node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS))
-    if not everything and (node is None or not _has_field(node, "status")):
+    if not everything and not query.mentions(node, "status"):
         open_only = query.Cond("status", "=", "open")
         node = open_only if node is None else query.And((node, open_only))
     if node is not None:
         node = _resolve_names(db, node)
-        compares = lambda c: c.op not in ("has", "no")  # noqa: E731
-        if _has_field(node, "amount", compares) and not _has_field(node, "currency"):
-            # Amounts are read in config money.currency; never compare across currencies.
-            from crm_cli import config
+        from crm_cli import config
 
-            node = query.And((node, query.Cond("currency", "=", config.get("money.currency"))))
+        node = query.in_currency(node, "amount", config.get("money.currency"))
     where, params = compiled.compile_filter(node, store.FIELDS)
     return load(db, store.select(db, where, params, sort=sort, limit=limit))
 

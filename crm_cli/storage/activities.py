@@ -98,9 +98,15 @@ def timeline_ids(
         return [r[0] for r in db.conn.execute(sql, [*params, lim])]
     table, rid = target
     if table == "contacts":
+        # The participants index (contact_id, occurred_at, activity_id) gives the order;
+        # activities are only read when a filter needs them.
+        if where == "1":
+            sql = """SELECT p.activity_id FROM activity_participants p WHERE p.contact_id = ?
+                     ORDER BY p.occurred_at DESC, p.activity_id DESC LIMIT ?"""
+            return [r[0] for r in db.conn.execute(sql, [rid, lim])]
         sql = f"""SELECT a.id FROM activity_participants p JOIN activities a ON a.id = p.activity_id
                   WHERE p.contact_id = ? AND {where}
-                  ORDER BY p.occurred_at DESC, a.id DESC LIMIT ?"""
+                  ORDER BY p.occurred_at DESC, p.activity_id DESC LIMIT ?"""
         return [r[0] for r in db.conn.execute(sql, [rid, *params, lim])]
     if table == "orgs":
         sql = f"""SELECT a.id FROM activities a WHERE a.id IN (

@@ -183,7 +183,12 @@ CREATE VIRTUAL TABLE search_fts USING fts5(
 
 @migration
 def m002_operational(conn: sqlite3.Connection) -> None:
-    """Pipelines and deals, activities, follow-ups, reminder claims, tickets, orders."""
+    """Pipelines and deals, activities, follow-ups, reminder claims, tickets, orders.
+
+    Enum columns (status, kind, priority) are COLLATE NOCASE like the filter language's
+    equality, so ``status:open`` and the storage's own ``status = 'open'`` both use
+    the same indexes.
+    """
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _exec(
         conn,
@@ -208,7 +213,7 @@ CREATE TABLE deals (
     title TEXT NOT NULL,
     pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
     stage_id INTEGER NOT NULL REFERENCES stages(id),
-    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'won', 'lost')),
+    status TEXT NOT NULL COLLATE NOCASE DEFAULT 'open' CHECK (status IN ('open', 'won', 'lost')),
     lost_reason TEXT,
     org_id INTEGER REFERENCES orgs(id),
     contact_id INTEGER REFERENCES contacts(id),
@@ -252,8 +257,8 @@ CREATE INDEX deal_moves_deal ON deal_moves(deal_id, moved_at);
 CREATE INDEX deal_moves_to ON deal_moves(to_stage_id, moved_at);
 CREATE TABLE activities (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    direction TEXT CHECK (direction IN ('in', 'out')),
+    kind TEXT NOT NULL COLLATE NOCASE,
+    direction TEXT COLLATE NOCASE CHECK (direction IN ('in', 'out')),
     subject TEXT,
     body TEXT,
     outcome TEXT,
@@ -279,7 +284,8 @@ CREATE TABLE activity_participants (
     occurred_at TEXT NOT NULL,
     UNIQUE (activity_id, contact_id)
 );
-CREATE INDEX activity_participants_contact ON activity_participants(contact_id, occurred_at);
+CREATE INDEX activity_participants_contact
+    ON activity_participants(contact_id, occurred_at, activity_id);
 CREATE TABLE tickets (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     subject TEXT NOT NULL,
@@ -287,9 +293,9 @@ CREATE TABLE tickets (
     contact_id INTEGER REFERENCES contacts(id),
     org_id INTEGER REFERENCES orgs(id),
     channel TEXT,
-    priority TEXT NOT NULL DEFAULT 'normal'
+    priority TEXT NOT NULL COLLATE NOCASE DEFAULT 'normal'
         CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
-    status TEXT NOT NULL DEFAULT 'new'
+    status TEXT NOT NULL COLLATE NOCASE DEFAULT 'new'
         CHECK (status IN ('new', 'open', 'pending', 'resolved', 'closed')),
     assignee_id INTEGER REFERENCES users(id),
     due_at TEXT,
@@ -308,7 +314,7 @@ CREATE TABLE followups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     text TEXT NOT NULL,
     due_at TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),
+    status TEXT NOT NULL COLLATE NOCASE DEFAULT 'open' CHECK (status IN ('open', 'done')),
     done_at TEXT,
     rule TEXT,
     rule_start_at TEXT,
@@ -341,7 +347,8 @@ CREATE TABLE orders (
     contact_id INTEGER NOT NULL REFERENCES contacts(id),
     number TEXT NOT NULL UNIQUE,
     order_date TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'paid' CHECK (status IN ('paid', 'refunded', 'cancelled')),
+    status TEXT NOT NULL COLLATE NOCASE DEFAULT 'paid'
+        CHECK (status IN ('paid', 'refunded', 'cancelled')),
     total_minor INTEGER NOT NULL,
     currency TEXT NOT NULL,
     source TEXT,
