@@ -309,3 +309,32 @@ def delete_cmd(
     confirm_bulk(len(ids), "contacts", yes)
     contacts.delete(db, ids, cascade=cascade)
     sys.stdout.write("".join(f"{i}\n" for i in ids))
+
+
+@app.command("cadence")
+def cadence_cmd(
+    ctx: typer.Context,
+    selector: Annotated[str, typer.Argument(help="Id, email, name, or a filter (bulk).")],
+    every: Annotated[
+        str | None,
+        _opt(
+            "--every",
+            metavar="DAYS",
+            help="How often they should hear from you: 30d, 2w, 'every 45 days' (none clears).",
+        ),
+    ] = None,
+    clear: Annotated[bool, _opt("--clear", help="Remove the cadence.")] = False,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+):
+    """Set how often contacts should hear from you; any logged activity resets the clock."""
+    from crm_cli.domain import followups
+
+    if clear == (every is not None):
+        raise InvalidInput("give --every DAYS (e.g. 30d) or --clear")
+    days = None if clear else followups.parse_cadence(every)
+    db = open_db(ctx, must_exist=True)
+    ids = selectors.contacts(db, selector, many=True)
+    confirm_bulk(len(ids), "contacts", yes)
+    changed = followups.set_cadence(db, ids, days)
+    _report(contacts.get_many(db, changed), ids, json_)

@@ -16,5 +16,6 @@ def demo_cmd(ctx: typer.Context):
     if result is None:
         print(f"{db.path} already holds data; the demo changes nothing", flush=True)
         return
-    print(f"added {result['orgs']} organizations and {result['contacts']} contacts to {db.path}")
-    print("try: crm contact list tag:vip   crm org show 'Acme SL'   crm search garcia")
+    counts = ", ".join(f"{v} {k}" for k, v in result.items())
+    print(f"added {counts} to {db.path}")
+    print("try: crm contact list tag:vip   crm pipeline show   crm timeline 'org:\"Acme SL\"'")

@@ -104,6 +104,126 @@ def records(seed: int = SEED) -> tuple[list[dict], list[dict]]:
     return org_recs, people
 
 
+DEALS_ES = ["Renovación licencias", "Ampliación 50 puestos", "Contrato de mantenimiento",
+            "Migración a la nube", "Formación del equipo", "Proyecto piloto"]  # fmt: skip
+DEALS_EN = ["Licence renewal", "50-seat expansion", "Support contract", "Cloud migration",
+            "Team training", "Pilot project"]  # fmt: skip
+LOST_REASONS = ["price", "timing", "went with a competitor", "no budget"]
+OUTCOMES = ["left voicemail", "interested", "asked for a quote", "call back next week", None]
+PRODUCTS = [("MUG-01", "Taza cerámica", "12.50"), ("TEE-02", "Camiseta orgánica", "19.99"),
+            ("BAG-03", "Bolsa de tela", "8.95"), ("CAP-04", "Gorra bordada", "15.00"),
+            ("BOOK-05", "Cuaderno A5", "6.40")]  # fmt: skip
+TICKETS = [("No puedo acceder a mi cuenta", "high", "question"),
+           ("Factura duplicada", "normal", "complaint"),
+           ("Export to CSV is slow", "low", "suggestion"),
+           ("Pedido sin entregar", "urgent", "complaint")]  # fmt: skip
+
+
+def _operational(db: Db, tx, rng: random.Random, people: list[tuple[int, dict]]) -> dict:
+    """Deals, activities, tickets and orders over the sample's people, at times before now."""
+    from datetime import timedelta
+
+    from crm_cli.domain import activities, dates, followups, orders, tickets
+    from crm_cli.storage import deals as deal_store
+
+    now = dates.now()
+    stages = deal_store.stages(db, deal_store.default_pipeline_id(db))
+
+    def ago(days: float, hour: int = 10) -> str:
+        return dates.to_db((now - timedelta(days=days)).replace(hour=hour, minute=0, second=0))
+
+    by_org: dict[str, list[int]] = {}
+    for cid, p in people:
+        if p.get("org"):
+            by_org.setdefault(p["org"], []).append(cid)
+    n_deals = n_acts = 0
+    for org_name, lang in ((o[0], o[7]) for o in ORGS):
+        members = by_org.get(org_name, [])
+        oid = org_store.ids_by_name(db, org_name)[0]
+        for _ in range(rng.randint(1, 3)):
+            created = rng.randint(20, 150)
+            stage = rng.choice(stages)
+            status = rng.choices(["open", "won", "lost"], [60, 25, 15])[0]
+            contact = rng.choice(members) if members else None
+            at = ago(created)
+            moved = ago(created - rng.randint(1, 15))
+            closed = ago(rng.randint(1, 10)) if status != "open" else None
+            did = tx.insert("deals", {
+                "title": rng.choice(DEALS_ES if lang == "es" else DEALS_EN), "pipeline_id": stage["pipeline_id"],
+                "stage_id": stage["id"], "status": status, "org_id": oid, "contact_id": contact,
+                "lost_reason": rng.choice(LOST_REASONS) if status == "lost" else None,
+                "amount_minor": rng.randint(20, 600) * 10000, "currency": "EUR" if lang == "es" else "GBP",
+                "expected_close_date": (now + timedelta(days=rng.randint(-5, 90))).date().isoformat(),
+                "owner_id": tx.actor_id, "source": rng.choice(SOURCES), "custom": "{}",
+                "stage_entered_at": moved, "closed_at": closed, "created_at": at, "updated_at": closed or moved,
+            })  # fmt: skip
+            first = stages[0]["id"]
+            tx.insert("deal_moves", {"deal_id": did, "from_stage_id": None, "to_stage_id": first, "from_status": None,
+                                     "to_status": "open", "moved_at": at, "actor_id": tx.actor_id})  # fmt: skip
+            if stage["id"] != first:
+                tx.insert("deal_moves", {"deal_id": did, "from_stage_id": first, "to_stage_id": stage["id"],
+                                         "from_status": "open", "to_status": "open", "moved_at": moved,
+                                         "actor_id": tx.actor_id})  # fmt: skip
+            if closed:
+                tx.insert("deal_moves", {"deal_id": did, "from_stage_id": stage["id"], "to_stage_id": stage["id"],
+                                         "from_status": "open", "to_status": status, "moved_at": closed,
+                                         "actor_id": tx.actor_id})  # fmt: skip
+            n_deals += 1
+            for _ in range(rng.randint(1, 4)):
+                kind = rng.choice(["call", "call", "email", "email", "meeting", "note"])
+                who = rng.sample(members, min(len(members), rng.randint(2, 3))) if kind == "meeting" else (
+                    [contact] if contact else [])  # fmt: skip
+                activities.write(
+                    db, tx, kind, contact_ids=who, org_id=oid, deal_id=did,
+                    direction=rng.choice(["in", "out"]) if kind in ("call", "email") else None,
+                    subject=rng.choice(["Seguimiento", "Propuesta", "Demo", "Presupuesto"]) if lang == "es"
+                    else rng.choice(["Follow-up", "Proposal", "Demo", "Quote"]),
+                    outcome=rng.choice(OUTCOMES) if kind == "call" else None,
+                    duration_seconds=rng.choice([300, 900, 1800, 3600]) if kind in ("call", "meeting") else None,
+                    occurred_at=ago(rng.uniform(0.5, created), rng.randint(9, 18)),
+                )  # fmt: skip
+                n_acts += 1
+    consumers = [(cid, p) for cid, p in people if not p.get("org")]
+    n_orders = 0
+    for cid, p in consumers:
+        if p["stage"] == "lead":
+            continue
+        for _ in range(rng.randint(1, 4)):
+            n_orders += 1
+            lines = [f"{sku}:{rng.randint(1, 3)}:{price}:{desc}"
+                     for sku, desc, price in rng.sample(PRODUCTS, rng.randint(1, 3))]  # fmt: skip
+            orders.add(db, contact=str(cid), number=f"W-{1000 + n_orders}", lines=lines,
+                       date=(now - timedelta(days=rng.randint(1, 400))).date().isoformat(),
+                       currency="EUR" if p["country"] == "ES" else "GBP",
+                       status=rng.choices(["paid", "refunded"], [9, 1])[0], source="shop")  # fmt: skip
+    n_tickets = 0
+    for subject, priority, kind in TICKETS:
+        cid, _p = rng.choice(consumers)
+        t = tickets.open_ticket(db, subject, contact=str(cid), priority=priority, type=kind,
+                                channel="email", body=subject)  # fmt: skip
+        n_tickets += 1
+        if priority != "low":
+            tickets.comment(db, t.id, "Gracias, lo estamos revisando." if priority != "urgent"
+                            else "We are on it.")  # fmt: skip
+    deal_id = tx.db.conn.execute("SELECT min(id) FROM deals WHERE status = 'open'").fetchone()[0]
+    b2b = [cid for cid, p in people if p.get("org")]
+    today = now.astimezone(dates.local_tz()).date()
+    first_of_next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1).isoformat()
+    plan = [
+        ("Llamar para la renovación", "yesterday 10:00", {"contact": str(b2b[0])}),
+        ("Enviar propuesta revisada", "today 16:00", {"deal": str(deal_id)}),
+        ("Preparar la demo", "+3d", {"contact": str(b2b[3])}),
+        ("Revisar el pipeline", "next monday 9am", {"every": "weekly"}),
+        ("Informe mensual", f"{first_of_next_month} 10:00", {"every": "monthly on the 1st"}),
+    ]
+    for text, due, links in plan:
+        followups.add(db, text, due, **links)
+    vips = [cid for cid, p in people if p.get("org") and "vip" in p.get("tags", ())]
+    followups.set_cadence(db, vips, 30)
+    return {"deals": n_deals, "activities": n_acts, "orders": n_orders, "tickets": n_tickets,
+            "follow-ups": len(plan)}  # fmt: skip
+
+
 def load_demo(db: Db) -> dict | None:
     """Fill an empty database with the sample; on a non-empty one change nothing (None)."""
     org_recs, people = records()
@@ -112,7 +232,7 @@ def load_demo(db: Db) -> dict | None:
     default = ["lead", "prospect", "customer", "churned"]
     mapping = {name: st[min(i, len(st) - 1)] if i < 3 else st[-1] for i, name in enumerate(default)}
     people = [{**p, "stage": mapping[p["stage"]]} for p in people]
-    with transaction(db, "demo"):
+    with transaction(db, "demo") as tx:
         # Checked under the write lock, so two demos at once cannot both fill it.
         if contact_store.count(db) or org_store.count(db):
             return None
@@ -120,4 +240,5 @@ def load_demo(db: Db) -> dict | None:
             rec = dict(rec)
             orgs.add(db, rec.pop("name"), **rec)
         ids = contacts.add_many(db, people, label="demo")
-    return {"orgs": len(org_recs), "contacts": len(ids)}
+        rest = _operational(db, tx, random.Random(SEED + 1), list(zip(ids, people)))
+    return {"orgs": len(org_recs), "contacts": len(ids), **rest}
