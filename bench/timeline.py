@@ -5,7 +5,8 @@
    --from-ndjson`, so they carry emails, phones, tags, orgs and the search index),
    then gen_data.py's activities (one participant each; kinds task/deal become
    notes), 50,000 deals over the default pipeline with their first move, and 25,000
-   follow-ups, written with plain SQL in one transaction (seed data, not a command:
+   follow-ups (nine in ten done; the open ones due from a month ago to three months
+   ahead), written with plain SQL in one transaction (seed data, not a command:
    it is not in the change log), and the per-contact summaries recomputed.
 2. Times, in-process through the domain layer (best of N, ms): the busiest contact's
    timeline (50 newest, and all of it), the largest organization's timeline (50
@@ -26,6 +27,7 @@ import random
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,12 +132,16 @@ def seed_rest(db_path: Path, data: Path, n_contacts: int, n_deals: int, n_follow
         " VALUES (?, ?, ?, ?, ?)",
         moves,
     )
+    # Years of use: most follow-ups are done; the open ones run from a month overdue to
+    # three months ahead.
+    base = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
     fus = []
     for i in range(1, n_followups + 1):
-        day = rng.randint(-60, 60)
-        status = "done" if i % 5 == 0 else "open"
-        due = f"2026-{1 + (day + 60) // 31:02d}-{1 + (day + 60) % 28:02d}T09:00:00Z"
-        fus.append((f"Follow-up {i}", due, status, rng.randint(1, n_contacts), actor, NOW, NOW))
+        done = i % 10 != 0
+        days = rng.uniform(-700, -1) if done else rng.uniform(-30, 90)
+        due = (base + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        fus.append((f"Follow-up {i}", due, "done" if done else "open",
+                    rng.randint(1, n_contacts), actor, NOW, NOW))  # fmt: skip
     conn.executemany(
         "INSERT INTO followups (text, due_at, status, contact_id, assignee_id, created_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -192,22 +198,14 @@ def time_queries(db_path: Path, runs: int) -> dict[str, float]:
     run("timeline_largest_org_limit50", lambda: activities.timeline(db, ("orgs", org), limit=50))
     run("deal_list_stage_proposal_limit50",
         lambda: deals.list_deals(db, ["stage:proposal"], limit=50))  # fmt: skip
-    agenda = followup_lister()
-    if agenda is not None:
-        run("followup_list", lambda: agenda(db))
+    from crm_cli.domain import followups
+
+    # What `crm followup list` runs: overdue, today and the next 14 days; then everything.
+    run("followup_list", lambda: followups.agenda(db, days=14))
+    run("followup_list_all_open", lambda: followups.agenda(db))
 
     db.close()
     return ms
-
-
-def followup_lister():
-    """The follow-up agenda's domain function, once that module exists."""
-    try:
-        from crm_cli.domain import followups
-    except ImportError:
-        note("NOTE: crm_cli.domain.followups is missing: followup list not timed")
-        return None
-    return lambda db: followups.agenda(db)
 
 
 def end_to_end(env: dict[str, str], busy_args: list[list[str]], runs: int) -> None:

@@ -133,11 +133,3 @@ def mentions(node: Node | None, name: str, *, compared: bool = False) -> bool:
     if isinstance(node, And | Or):
         return any(mentions(i, name, compared=compared) for i in node.items)
     return False
-
-
-def in_currency(node: Node | None, amount_field: str, currency: str) -> Node | None:
-    """Keep money comparisons to one currency: ``amount>100`` was read in ``currency``, so
-    records in other currencies must not match, unless the filter names a currency itself."""
-    if mentions(node, amount_field, compared=True) and not mentions(node, "currency"):
-        return And((node, Cond("currency", "=", currency)))
-    return node

@@ -135,3 +135,42 @@ def test_summaries_follow_undo_and_delete(crm, people):
     crm("undo")
     c = crm.json("contact", "show", ana)
     assert c["activity_count"] == 2 and c["last_activity_at"] == "2026-03-08T09:00:00Z"
+
+
+def test_cascade_unlinks_shared_records_and_drops_orphans(crm):
+    crm("contact", "add", "Ana", "--email", "ana@x.es", "--org", "Acme SL")
+    crm("contact", "add", "Bob", "--email", "bob@x.es")
+    crm("contact", "add", "Zed", "--email", "z@x.es")
+    did = crm("deal", "add", "Ana deal", "--contact", "ana@x.es").stdout.strip()
+    crm("log", "email", "re deal", "-c", "bob@x.es", "--deal", did)
+    crm("log", "call", "secret call", "-c", "z@x.es", "--body", "private details")
+    crm("log", "meeting", "shared", "-c", "z@x.es", "-c", "bob@x.es")
+    err = crm.fails("contact", "delete", "ana@x.es", code=1)
+    assert "unlink the deals" in err.stderr
+    crm("contact", "delete", "ana@x.es", "--cascade")
+    # The deal stays (its organization's), without the contact; Bob's email stays too.
+    d = crm.json("deal", "show", did)
+    assert d["contact_id"] is None and d["org"] == "Acme SL"
+    assert [a["subject"] for a in crm.json("timeline", "bob@x.es")] == ["shared", "re deal"]
+    # Zed's own call goes with Zed; the meeting stays on Bob's timeline.
+    crm("contact", "delete", "z@x.es", "--cascade")
+    subjects = [a["subject"] for a in crm.json("timeline", "all")]
+    assert "secret call" not in subjects and "shared" in subjects
+    assert crm.json("contact", "show", "bob@x.es")["activity_count"] == 2
+    crm("undo")
+    assert "secret call" in [a["subject"] for a in crm.json("timeline", "z@x.es")]
+    crm("undo")
+    assert crm.json("deal", "show", did)["contact"] == "Ana"
+
+
+def test_bodies_keep_their_lines(crm, people):
+    crm("log", "note", "-c", people[0], "--body", "line1\r\n\nline2\tend")
+    assert crm.json("timeline", people[0])[0]["body"] == "line1\n\nline2\tend"
+    crm.fails("log", "note", "-c", people[0], "--body", "a\x00b", code=1)
+    crm.fails("log", "note", "one\ntwo", "-c", people[0], code=1)  # a subject is one line
+
+
+def test_activities_happened_so_they_cannot_be_in_the_future(crm, people):
+    err = crm.fails("log", "call", "-c", people[0], "--at", "tomorrow 10:00", code=1)
+    assert "future" in err.stderr and "followup" in err.stderr
+    crm("log", "call", "-c", people[0], "--at", "+30m")  # a clock a little ahead is fine

@@ -252,3 +252,42 @@ def test_domain_list_uses_stage_ids(crm, ana, tmp_path):
     db = open_session(str(tmp_path / "crm.db"))
     assert [d.title for d in deals.list_deals(db, ["stage:proposal or stage:lead"])] == ["A"]
     assert deals.list_deals(db, ["!stage:proposal"]) == []
+
+
+def test_money_filters_keep_to_one_currency_per_comparison(crm):
+    eur = add_deal(crm, "E", "--amount", "150")
+    usd = add_deal(crm, "U", "--amount", "500 USD", "--tag", "vip")
+    yen = add_deal(crm, "Y", "--amount", "1000 JPY")
+    none = add_deal(crm, "N")
+    ids = lambda *f: sorted(d["id"] for d in crm.json("deal", "list", *f))  # noqa: E731
+    assert ids("amount>100") == [eur]
+    assert ids("amount>500", "currency:JPY") == [yen]  # 500 yen, not 500 euros
+    assert ids("amount>5", "currency:JPY") == [yen]
+    assert ids("amount>999.5", "currency:JPY") == [yen]  # >= 1000 yen
+    assert ids("amount:999.5", "currency:JPY") == []
+    assert ids("amount>100000 or tag:vip") == [usd]
+    assert ids("no:amount or amount<200") == [eur, none]
+    assert ids("!amount>100") == [usd, yen, none]
+    crm.fails("deal", "list", "amount>1", "currency:XYZ", code=1)
+
+
+def test_stage_commands_print_the_stage_id_and_names_fold_unicode(crm):
+    sid = crm("pipeline", "stage", "add", "sales", "Étape Ñ", "--probability", "30").stdout
+    assert sid.strip() == "5"
+    assert crm("pipeline", "stage", "rename", "sales", "étape ñ", "Revisión").stdout.strip() == "5"
+    assert crm("pipeline", "stage", "move", "sales", "REVISIÓN", "1").stdout.strip() == "5"
+    assert crm("pipeline", "stage", "probability", "sales", "1", "35").stdout.strip() == "5"
+    did = add_deal(crm, "U", "--stage", "revisión")
+    assert [d["id"] for d in crm.json("deal", "list", "stage:REVISIÓN")] == [did]
+    err = crm.fails("deal", "move", str(did), "revision", code=1)  # accents matter
+    assert "no stage 'revision'" in err.stderr
+    crm.fails("pipeline", "stage", "add", "sales", "Won", "--probability", "100", code=1)
+    assert [s["name"] for s in crm.json("pipeline", "list")[0]["stages"]][:1] == ["Revisión"]
+
+
+def test_huge_amounts_are_refused_not_overflowed(crm):
+    add_deal(crm, "Big", "--amount", "50000000000")
+    add_deal(crm, "Big2", "--amount", "50000000000")
+    assert crm.json("pipeline", "show")["stages"][0]["amounts"] == {"EUR": "100000000000.00"}
+    err = crm.fails("deal", "add", "Huge", "--amount", "50000000000000000", code=1)
+    assert "too large" in err.stderr

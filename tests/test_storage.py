@@ -197,3 +197,32 @@ def test_paths(tmp_path):
     (tmp_path / "junk.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(InvalidInput, match="cannot open"):
         open_db(tmp_path / "junk.db")
+
+
+def test_m002_upgrades_a_foundation_database_keeping_its_contacts(tmp_path, monkeypatch, crm):
+    """A database made before m002 (contacts only) gains the operational tables in place."""
+    path = tmp_path / "crm.db"
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        old = open_db(path)
+        tables = {r[0] for r in old.conn.execute("SELECT name FROM sqlite_master")}
+        assert "contacts" in tables and "deals" not in tables
+        at = "2026-03-01T10:00:00Z"
+        old.conn.execute(
+            "INSERT INTO contacts (name, first_name, last_name, created_at, updated_at)"
+            " VALUES ('Ana García', 'Ana', 'García', ?, ?)",
+            (at, at),
+        )
+        old.conn.execute(
+            "INSERT INTO emails (contact_id, value, is_primary) VALUES (1, 'ana@example.es', 1)"
+        )
+        old.close()
+    c = crm.json("contact", "show", "ana@example.es")  # this open applies m002
+    assert c["name"] == "Ana García" and c["activity_count"] == 0 and c["cadence_days"] is None
+    assert [s["name"] for s in crm.json("pipeline", "show")["stages"]] == [
+        "lead", "qualified", "proposal", "negotiation",
+    ]  # fmt: skip
+    crm("log", "call", "--contact", "ana@example.es")
+    assert crm.json("contact", "show", "ana@example.es")["activity_count"] == 1
+    crm("undo")
+    assert crm.json("contact", "show", "ana@example.es")["activity_count"] == 0

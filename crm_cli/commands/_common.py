@@ -105,3 +105,13 @@ FilterArgs = Annotated[
         help="Filter expressions, ANDed: tag:vip 'created>-30d' 'name~garc or stage:customer'."
     ),
 ]
+
+
+def filter_args(examples: str):
+    """A FILTER… argument whose help gives examples that work for this noun."""
+    return Annotated[
+        list[str] | None,
+        typer.Argument(
+            help=f"Filter expressions, ANDed (the filter language in README.md): {examples}."
+        ),
+    ]

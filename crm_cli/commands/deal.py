@@ -10,11 +10,11 @@ import typer
 
 from crm_cli.commands._common import (
     CsvOpt,
-    FilterArgs,
     JsonOpt,
     LimitOpt,
     NdjsonOpt,
     SortOpt,
+    filter_args,
     noun_app,
     open_db,
     parse_sort,
@@ -149,7 +149,9 @@ def show_cmd(
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    filters: FilterArgs = None,
+    filters: filter_args(
+        "stage:proposal 'close<+30d' owner:maria 'amount>5000' tag:renewal"
+    ) = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include won and lost deals.")] = False,
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,

@@ -16,7 +16,7 @@ def history_cmd(
     ref: Annotated[
         str | None,
         typer.Argument(
-            help='Only changes to this record: contact:ID, org:ID, org:"Acme SL", user:NAME, or a contact selector.'
+            help='Only changes to this record: contact:ID, org:ID, org:"Acme SL", deal:ID, ticket:ID, order:ID, user:NAME, or a contact selector.'
         ),
     ] = None,
     json_: JsonOpt = False,

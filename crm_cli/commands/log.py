@@ -9,10 +9,10 @@ import typer
 
 from crm_cli.commands._common import (
     CsvOpt,
-    FilterArgs,
     JsonOpt,
     LimitOpt,
     NdjsonOpt,
+    filter_args,
     noun_app,
     open_db,
 )
@@ -86,7 +86,7 @@ for _kind, _doc in [
 @app.command("delete")
 def delete_cmd(
     ctx: typer.Context,
-    activity_id: Annotated[int, typer.Argument(help="Activity id.", min=1)],
+    activity_id: Annotated[int, typer.Argument(help="Activity id.", min=1, max=2**63 - 1)],
 ):
     """Delete a logged activity (crm undo brings it back)."""
     activities.delete(open_db(ctx, must_exist=True), activity_id)
@@ -101,7 +101,7 @@ def timeline_cmd(
             help='Whose timeline: a contact selector, contact:12, org:"Acme SL", deal:7, ticket:3, or all.'
         ),
     ],
-    filters: FilterArgs = None,
+    filters: filter_args("kind:call 'at>-7d' direction:in 'subject~renov' actor:maria") = None,
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,
     csv_: CsvOpt = False,
@@ -114,10 +114,12 @@ def timeline_cmd(
     fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     target = None if ref.strip().lower() == "all" else selectors.reference(db, ref)
-    if target is not None and target[0] == "users":
+    if target is not None and target[0] in ("users", "orders"):
         from crm_cli.errors import InvalidInput
 
-        raise InvalidInput("a timeline belongs to a contact, org, deal or ticket, not a user")
+        raise InvalidInput(
+            f"a timeline belongs to a contact, org, deal or ticket, not {target[0][:-1]} {target[1]}"
+        )
     if target is not None and not selectors.record_exists(db, *target):
         from crm_cli.errors import NotFound
 

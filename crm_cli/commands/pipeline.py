@@ -18,9 +18,15 @@ PipelineArg = Annotated[str, typer.Argument(help="Pipeline name or id.")]
 StageArg = Annotated[str, typer.Argument(help="Stage name or 1-based position.")]
 
 
-def _print(p: deals.Pipeline, json_: bool) -> None:
+def _print(p: deals.Pipeline, json_: bool, stage: str | None = None) -> None:
+    """The pipeline as JSON, else the id of what was touched (the stage, or the pipeline)."""
     if json_:
         print(json.dumps(p.to_dict(), ensure_ascii=False, indent=2))
+    elif stage is not None:
+        import unicodedata
+
+        key = unicodedata.normalize("NFC", stage).strip().casefold()
+        print(next((s.id for s in p.stages if s.name.casefold() == key), p.id))
     else:
         print(p.id)
 
@@ -48,6 +54,8 @@ def list_cmd(
 
     fmt = fmt_choice(json_, ndjson, csv_)
     rows = deals.list_pipelines(open_db(ctx))
+    if fmt in ("table", "csv"):
+        rows = [{**r, "stages": [s["name"] for s in r["stages"]]} for r in rows]
     cols = [("id", "id"), ("name", "name"), ("default", "default"), ("stages", "stages"),
             ("open_deals", "open deals")]  # fmt: skip
     emit_list(rows, cols, fmt)
@@ -97,8 +105,10 @@ def stage_add_cmd(
     ] = None,
     json_: JsonOpt = False,
 ):
-    """Add a stage to a pipeline and print the pipeline's id."""
-    _print(deals.add_stage(open_db(ctx), pipeline, name, probability, position), json_)
+    """Add a stage to a pipeline and print the stage's id."""
+    _print(
+        deals.add_stage(open_db(ctx), pipeline, name, probability, position), json_, name.strip()
+    )
 
 
 @stage_app.command("move")
@@ -109,8 +119,9 @@ def stage_move_cmd(
     position: Annotated[int, typer.Argument(help="New 1-based position.")],
     json_: JsonOpt = False,
 ):
-    """Move a stage to another position in its pipeline."""
-    _print(deals.move_stage(open_db(ctx), pipeline, stage, position), json_)
+    """Move a stage to another position in its pipeline and print its id."""
+    p = deals.move_stage(open_db(ctx), pipeline, stage, position)
+    _print(p, json_, p.stages[position - 1].name)
 
 
 @stage_app.command("rename")
@@ -121,8 +132,8 @@ def stage_rename_cmd(
     new_name: Annotated[str, typer.Argument(help="The new name.")],
     json_: JsonOpt = False,
 ):
-    """Rename a stage (deals and their history keep pointing at it)."""
-    _print(deals.rename_stage(open_db(ctx), pipeline, stage, new_name), json_)
+    """Rename a stage (deals and their history keep pointing at it) and print its id."""
+    _print(deals.rename_stage(open_db(ctx), pipeline, stage, new_name), json_, new_name.strip())
 
 
 @stage_app.command("probability")
@@ -133,5 +144,7 @@ def stage_probability_cmd(
     percent: Annotated[int, typer.Argument(min=0, max=100, help="Win probability, percent.")],
     json_: JsonOpt = False,
 ):
-    """Change a stage's win probability."""
-    _print(deals.set_probability(open_db(ctx), pipeline, stage, percent), json_)
+    """Change a stage's win probability and print the stage's id."""
+    db = open_db(ctx)
+    p = deals.set_probability(db, pipeline, stage, percent)
+    _print(p, json_, deals.resolve_stage(db, p.id, stage).name)

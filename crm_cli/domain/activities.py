@@ -154,7 +154,7 @@ def write(
             "kind": kind,
             "direction": _choice(direction, DIRECTIONS, "direction"),
             "subject": validate.text(subject),
-            "body": validate.text(body),
+            "body": validate.body(body),
             "outcome": validate.text(outcome),
             "duration_seconds": duration_seconds,
             "occurred_at": at,
@@ -196,7 +196,17 @@ def log(
     if not contacts and org is None and deal is None:
         raise InvalidInput("attach the activity to --contact, --org or --deal (or several)")
     seconds = dates.parse_duration(duration) if duration is not None else None
-    when = dates.to_db(dates.parse_when(at)) if at is not None else None
+    when = None
+    if at is not None:
+        from datetime import timedelta
+
+        instant = dates.parse_when(at)
+        if instant > dates.now() + timedelta(hours=1):
+            raise InvalidInput(
+                f"--at {at!r} is in the future: an activity records what happened;"
+                " plan what is to come with crm followup add"
+            )
+        when = dates.to_db(instant)
     direction = _choice(direction, DIRECTIONS, "--direction")
     contact_ids: list[int] = []
     for sel in contacts:
@@ -223,6 +233,14 @@ def delete(db: Db, activity_id: int) -> None:
         tx.delete("activities", activity_id)
 
 
+def drop_orphans(db: Db, tx: Transaction, ids) -> list[int]:
+    """Delete activities left attached to nothing (no participant, organization, deal or ticket)."""
+    gone = store.orphans(db, sorted(ids))
+    for aid in gone:
+        tx.delete("activities", aid)
+    return gone
+
+
 def timeline(
     db: Db, target: tuple[str, int] | None, filter_args: list[str] | None = None, *, limit=None
 ) -> list[Activity]:
@@ -235,8 +253,7 @@ def timeline(
         node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS))
         node = _kinds(node)
         where, params = compiled.compile_filter(node, store.FIELDS)
-    ids = store.timeline_ids(db, target, where, params, limit=limit)
-    return load(db, store.get_many(db, ids))
+    return load(db, store.timeline(db, target, where, params, limit=limit))
 
 
 def _kinds(node):

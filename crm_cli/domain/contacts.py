@@ -993,17 +993,42 @@ def delete(db: Db, ids: list[int], *, cascade: bool = False) -> list[int]:
     return ids
 
 
-def delete_row(db: Db, tx: Transaction, table: str, row_id: int, *, cascade: bool) -> None:
-    """Delete a row, its owned rows and (with cascade) every row referring to it, all logged."""
+def delete_row(
+    db: Db, tx: Transaction, table: str, row_id: int, *, cascade: bool, _orphans: set | None = None
+) -> None:
+    """Delete a row, its owned rows and (with cascade) the rows referring to it, all logged.
+
+    With cascade, references in ``graph.DETACH`` are cleared instead (a deal loses its
+    contact but stays), and an activity left attached to nothing (no participant, no
+    organization, deal or ticket) goes too.
+    """
+    top = _orphans is None
+    orphans: set[int] = set() if _orphans is None else _orphans
     refs = graph.referrers(db, table, row_id)
     if refs and not cascade:
         what = "; ".join(f"{len(ids)} {t} ({col})" for t, col, ids in refs)
+        unlink = [t for t, col, _ in refs if (t, col) in graph.DETACH]
+        plan = "delete them too" if not unlink else (
+            f"unlink the {' and '.join(sorted(set(unlink)))} and delete the rest")  # fmt: skip
         raise InvalidInput(
-            f"{table[:-1]} {row_id} is referred to by {what}: use --cascade to delete them too"
+            f"{table[:-1]} {row_id} is referred to by {what}: use --cascade to {plan}"
         )
-    for t, _col, ids in refs:
+    for t, col, ids in refs:
         for rid in ids:
-            delete_row(db, tx, t, rid, cascade=True)
+            if (t, col) in graph.DETACH:
+                tx.update(t, rid, {col: None})
+                if t == "activities":
+                    orphans.add(rid)
+            elif t == "activity_participants":
+                gone = tx.delete(t, rid)
+                if gone is not None:
+                    orphans.add(gone["activity_id"])
+            else:
+                delete_row(db, tx, t, rid, cascade=True, _orphans=orphans)
     for t, rid in graph.owned_rows(db, table, row_id):
         tx.delete(t, rid)
     tx.delete(table, row_id)
+    if top and orphans:
+        from crm_cli.domain import activities
+
+        activities.drop_orphans(db, tx, orphans)

@@ -18,6 +18,8 @@ from crm_cli.storage import deals as store
 from crm_cli.storage.db import Db, Transaction, transaction
 
 STATUSES = ("open", "won", "lost")
+# Amounts stay far below 2**63 minor units, so sums over every deal never overflow in SQL.
+MAX_AMOUNT_MINOR = 10**13
 
 
 # ---------------------------------------------------------------- pipelines
@@ -70,7 +72,11 @@ def list_pipelines(db: Db) -> list[dict]:
     default = store.default_pipeline_id(db)
     out = []
     for r in store.pipelines(db):
-        stages = [s["name"] for s in store.stages(db, r["id"])]
+        stages = [
+            {"id": s["id"], "name": s["name"], "position": s["position"],
+             "probability": s["probability"]}
+            for s in store.stages(db, r["id"])
+        ]  # fmt: skip
         out.append({"id": r["id"], "name": r["name"], "default": r["id"] == default,
                     "stages": stages, "open_deals": r["open_deals"]})  # fmt: skip
     return out
@@ -122,6 +128,10 @@ def _stage_name(name: str) -> str:
     if clean.isdigit():
         raise InvalidInput(
             f"a stage name cannot be a number ('{clean}'): numbers pick stages by position"
+        )
+    if clean.casefold() in ("won", "lost", "open"):
+        raise InvalidInput(
+            f"'{clean}' is a deal status, not a stage: deals close with crm deal won / lost"
         )
     return clean
 
@@ -465,7 +475,7 @@ def list_deals(
         node = _resolve_names(db, node)
         from crm_cli import config
 
-        node = query.in_currency(node, "amount", config.get("money.currency"))
+        node = filters.scope_money(node, "amount", config.get("money.currency"))
     where, params = compiled.compile_filter(node, store.FIELDS)
     return load(db, store.select(db, where, params, sort=sort, limit=limit))
 
@@ -487,6 +497,10 @@ def _amount(amount: str | None, currency: str | None) -> tuple[int | None, str |
         raise InvalidInput(f"amount '{amount}' is in {found} but --currency says {code}")
     if minor < 0:
         raise InvalidInput(f"a deal's amount cannot be negative ({amount})")
+    if minor > MAX_AMOUNT_MINOR:
+        raise InvalidInput(
+            f"amount {amount} is too large (at most {money.format(MAX_AMOUNT_MINOR, found)} {found})"
+        )
     return minor, found
 
 

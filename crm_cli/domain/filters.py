@@ -320,3 +320,71 @@ def parse(
     if not nodes:
         return None
     return _flat(And, nodes)
+
+
+def scope_money(node: Node | None, field: str, default_currency: str) -> Node | None:
+    """Keep each money comparison to one currency, the one its number is read in.
+
+    ``amount>100`` compares only records in ``default_currency`` (never across
+    currencies). When the whole filter is ANDed with ``currency:XXX``, numbers are read
+    in XXX instead (``amount>500 currency:JPY`` is 500 yen). Each comparison carries its
+    own currency condition, so ``no:amount or amount<10`` and ``!amount>100`` keep their
+    meaning for records with no amount.
+    """
+    from decimal import Decimal
+
+    from crm_cli.domain import money
+
+    if node is None:
+        return None
+
+    def conjuncts(n):
+        if isinstance(n, And):
+            for i in n.items:
+                yield from conjuncts(i)
+        else:
+            yield n
+
+    named = [
+        n.value
+        for n in conjuncts(node)
+        if isinstance(n, Cond)
+        and n.field == "currency"
+        and n.op == "="
+        and isinstance(n.value, str)
+    ]
+    currency = named[0].strip().upper() if len(named) == 1 else default_currency
+    if len(named) == 1:
+        money.exponent(currency)  # an unknown code is an error here, not an empty result
+    target = money.exponent(currency)
+
+    def one(c: Cond) -> Node:
+        v = c.value
+        if not isinstance(v, Amount) or c.op in ("has", "no"):
+            return c
+        value = Decimal(v.minor).scaleb(-v.exponent).scaleb(target)
+        op = c.op
+        if value != value.to_integral_value():
+            if op == "=":
+                return Or(())  # no amount in this currency has that many decimals
+            if op == "!=":
+                return And(())
+            floor, ceil = (
+                int(value.to_integral_value("ROUND_FLOOR")),
+                int(value.to_integral_value("ROUND_CEILING")),
+            )
+            op, minor = (">=", ceil) if op in (">", ">=") else ("<=", floor)
+        else:
+            minor = int(value)
+        return And((Cond(c.field, op, Amount(minor, target)), Cond("currency", "=", currency)))
+
+    def walk(n):
+        if isinstance(n, Cond):
+            return one(n) if n.field == field else n
+        if isinstance(n, Not):
+            return Not(walk(n.item))
+        if isinstance(n, And | Or):
+            return type(n)(tuple(walk(i) for i in n.items))
+        return n
+
+    return walk(node)

@@ -206,10 +206,12 @@ def _deal_ref(db: Db, sel: str) -> list[int]:
 
 def _id_only(table: str, what: str):
     def resolve(db: Db, sel: str) -> list[int]:
+        from crm_cli.storage.graph import row_exists
+
         rid = as_id(sel.removeprefix("#"))
-        if rid is None or rid > MAX_ID:
+        if rid is None:
             raise InvalidInput(f"a {what} reference takes an id, e.g. {what}:3")
-        if db.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (rid,)).fetchone() is None:
+        if rid > MAX_ID or not row_exists(db, table, rid):
             raise NotFound(f"no {what} with id {rid}")
         return [rid]
 
@@ -218,10 +220,9 @@ def _id_only(table: str, what: str):
 
 def record_exists(db: Db, table: str, row_id: int) -> bool:
     """Whether a referenced record still exists (deleted ones keep their history)."""
-    tables = ("contacts", "orgs", "deals", "tickets", "users")
-    if table not in tables:
-        return False
-    return db.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is not None
+    from crm_cli.storage.graph import row_exists
+
+    return row_exists(db, table, row_id)
 
 
 def reference(db: Db, ref: str) -> tuple[str, int]:
@@ -232,6 +233,7 @@ def reference(db: Db, ref: str) -> tuple[str, int]:
         "org": ("orgs", orgs),
         "deal": ("deals", _deal_ref),
         "ticket": ("tickets", _id_only("tickets", "ticket")),
+        "order": ("orders", _id_only("orders", "order")),
         "user": ("users", None),
     }
     if sep and kind in kinds:

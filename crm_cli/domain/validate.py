@@ -115,6 +115,26 @@ def text(value: str | None) -> str | None:
     return v or None
 
 
+_NOT_BODY = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def body(value: str | None) -> str | None:
+    """A multi-line text (an email body, a note, a ticket reply): newlines and tabs are kept
+    (CRLF becomes LF), other control characters are refused; NFC; empty means unset."""
+    if value is None:
+        return None
+    v = value.replace("\r\n", "\n").replace("\r", "\n")
+    bad = _NOT_BODY.search(v)
+    if bad:
+        if "\ud800" <= bad.group() <= "\udfff":
+            raise InvalidInput("the text is not valid UTF-8")
+        raise InvalidInput(
+            f"the text holds a control character (U+{ord(bad.group()):04X}); only newlines and tabs are allowed"
+        )
+    v = unicodedata.normalize("NFC", v).strip()
+    return v or None
+
+
 def clean(value: str) -> str:
     """NFC-normalise text, so 'José' typed or pasted decomposed matches 'José'; refuse non-text."""
     bad = _NOT_TEXT.search(value)

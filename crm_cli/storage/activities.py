@@ -52,16 +52,6 @@ def get(db: Db, activity_id: int) -> dict | None:
     return fetch_one(db, f"{_SELECT} WHERE a.id = ?", (activity_id,))
 
 
-def get_many(db: Db, ids: list[int]) -> list[dict]:
-    if not ids:
-        return []
-    rows = fetch_all(
-        db, f"{_SELECT} WHERE a.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
-    )
-    order = {i: n for n, i in enumerate(ids)}
-    return sorted(rows, key=lambda r: order[r["id"]])
-
-
 def participants_of(db: Db, ids: list[int]) -> dict[int, list[dict]]:
     """Participants (contact id and name) per activity id."""
     out: dict[int, list[dict]] = {i: [] for i in ids}
@@ -79,47 +69,49 @@ def participants_of(db: Db, ids: list[int]) -> dict[int, list[dict]]:
     return out
 
 
-def timeline_ids(
+_COLUMNS = "a.*, o.name AS org, d.title AS deal, u.name AS actor"
+_JOINS = """LEFT JOIN orgs o ON o.id = a.org_id
+LEFT JOIN deals d ON d.id = a.deal_id
+LEFT JOIN users u ON u.id = a.actor_id"""
+
+
+def timeline(
     db: Db,
     target: tuple[str, int] | None,
     where: str = "1",
     params: list | tuple = (),
     *,
     limit: int | None = None,
-) -> list[int]:
-    """Ids of activities on a record's timeline (contact, org, deal, ticket), newest first.
+) -> list[dict]:
+    """Activity rows on a record's timeline (contact, org, deal, ticket), newest first.
 
-    A contact's timeline reads the participants index; an organization's adds its
-    people's activities to those logged against it; ``None`` means every activity.
+    A contact's timeline walks the participants index (contact_id, occurred_at,
+    activity_id) backwards, so it is in order without a sort; an organization's adds
+    its people's activities to those logged against it; ``None`` means every activity.
     """
     lim = -1 if limit is None else limit
+    order = "ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?"
     if target is None:
-        sql = f"SELECT a.id FROM activities a WHERE {where} ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?"
-        return [r[0] for r in db.conn.execute(sql, [*params, lim])]
+        sql = f"SELECT {_COLUMNS} FROM activities a {_JOINS} WHERE {where} {order}"
+        return fetch_all(db, sql, [*params, lim])
     table, rid = target
     if table == "contacts":
-        # The participants index (contact_id, occurred_at, activity_id) gives the order;
-        # activities are only read when a filter needs them.
-        if where == "1":
-            sql = """SELECT p.activity_id FROM activity_participants p WHERE p.contact_id = ?
-                     ORDER BY p.occurred_at DESC, p.activity_id DESC LIMIT ?"""
-            return [r[0] for r in db.conn.execute(sql, [rid, lim])]
-        sql = f"""SELECT a.id FROM activity_participants p JOIN activities a ON a.id = p.activity_id
+        sql = f"""SELECT {_COLUMNS} FROM activity_participants p
+                  JOIN activities a ON a.id = p.activity_id {_JOINS}
                   WHERE p.contact_id = ? AND {where}
                   ORDER BY p.occurred_at DESC, p.activity_id DESC LIMIT ?"""
-        return [r[0] for r in db.conn.execute(sql, [rid, *params, lim])]
+        return fetch_all(db, sql, [rid, *params, lim])
     if table == "orgs":
-        sql = f"""SELECT a.id FROM activities a WHERE a.id IN (
+        sql = f"""SELECT {_COLUMNS} FROM activities a {_JOINS} WHERE a.id IN (
                     SELECT x.id FROM activities x WHERE x.org_id = ?
                     UNION
-                    SELECT p.activity_id FROM contacts c
-                    JOIN activity_participants p ON p.contact_id = c.id WHERE c.org_id = ?)
-                  AND {where} ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?"""
-        return [r[0] for r in db.conn.execute(sql, [rid, rid, *params, lim])]
+                    SELECT xp.activity_id FROM contacts xc
+                    JOIN activity_participants xp ON xp.contact_id = xc.id WHERE xc.org_id = ?)
+                  AND {where} {order}"""
+        return fetch_all(db, sql, [rid, rid, *params, lim])
     column = {"deals": "deal_id", "tickets": "ticket_id"}[table]
-    sql = f"""SELECT a.id FROM activities a WHERE a.{column} = ? AND {where}
-              ORDER BY a.occurred_at DESC, a.id DESC LIMIT ?"""
-    return [r[0] for r in db.conn.execute(sql, [rid, *params, lim])]
+    sql = f"SELECT {_COLUMNS} FROM activities a {_JOINS} WHERE a.{column} = ? AND {where} {order}"
+    return fetch_all(db, sql, [rid, *params, lim])
 
 
 def participant_rows(db: Db, activity_id: int) -> list[dict]:
@@ -133,3 +125,17 @@ def exists(db: Db, activity_id: int) -> bool:
         db.conn.execute("SELECT 1 FROM activities WHERE id = ?", (activity_id,)).fetchone()
         is not None
     )
+
+
+def orphans(db: Db, ids: list[int]) -> list[int]:
+    """Of these activities, those attached to nothing: no participant, org, deal or ticket."""
+    return [
+        r[0]
+        for r in db.conn.execute(
+            """SELECT a.id FROM activities a WHERE a.id IN (SELECT value FROM json_each(?))
+               AND a.org_id IS NULL AND a.deal_id IS NULL AND a.ticket_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM activity_participants p WHERE p.activity_id = a.id)
+               ORDER BY a.id""",
+            (json.dumps(ids),),
+        )
+    ]

@@ -73,13 +73,22 @@ def stage(db: Db, stage_id: int) -> dict | None:
 
 
 def stages_named(db: Db, name: str, pipeline_id: int | None = None) -> list[dict]:
-    """Stages with this name (case-insensitive), in one pipeline or in all."""
-    sql = "SELECT s.*, p.name AS pipeline FROM stages s JOIN pipelines p ON p.id = s.pipeline_id WHERE s.name = ? COLLATE NOCASE"
-    params: list = [name]
+    """Stages with this name under Unicode case folding, in one pipeline or in all."""
+    import unicodedata
+
+    from crm_cli.storage.contacts import like_pattern
+
+    name = unicodedata.normalize("NFC", name)
+    sql = (
+        "SELECT s.*, p.name AS pipeline FROM stages s JOIN pipelines p ON p.id = s.pipeline_id"
+        " WHERE s.name LIKE ? ESCAPE '\\'"
+    )
+    params: list = [like_pattern(name)]
     if pipeline_id is not None:
         sql += " AND s.pipeline_id = ?"
         params.append(pipeline_id)
-    return fetch_all(db, sql + " ORDER BY s.pipeline_id, s.position", params)
+    rows = fetch_all(db, sql + " ORDER BY s.pipeline_id, s.position", params)
+    return [r for r in rows if r["name"].casefold() == name.casefold()]
 
 
 def stage_summary(db: Db, pipeline_id: int) -> list[dict]:

@@ -22,8 +22,25 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
     "orders": (("order_lines", "order_id"),),
 }
 
+# References that a cascading delete clears instead of following: the referring record
+# stands on its own. A deal whose contact is deleted is still its organization's deal;
+# an activity whose deal or organization goes stays on its participants' timelines.
+DETACH: set[tuple[str, str]] = {
+    ("deals", "contact_id"),
+    ("deals", "org_id"),
+    ("activities", "org_id"),
+    ("activities", "deal_id"),
+}
+
 # Bookkeeping tables never count as referrers of data rows.
-_IGNORED = {"changes", "change_sets", "settings", "_sqlite_migrations", "sqlite_sequence"}
+_IGNORED = {
+    "changes",
+    "change_sets",
+    "settings",
+    "_sqlite_migrations",
+    "sqlite_sequence",
+    "reminder_claims",
+}
 
 
 def foreign_keys(db: Db) -> dict[str, list[tuple[str, str]]]:
@@ -70,3 +87,14 @@ def referrers(db: Db, table: str, row_id: int) -> list[tuple[str, str, list[int]
         if ids:
             out.append((child, col, ids))
     return out
+
+
+# Tables a typed reference (contact:12, deal:7, ...) may name.
+REFERABLE = ("contacts", "orgs", "deals", "tickets", "orders", "users")
+
+
+def row_exists(db: Db, table: str, row_id: int) -> bool:
+    """Whether a row of one of the REFERABLE tables exists."""
+    if table not in REFERABLE:
+        raise ValueError(f"not a referable table: {table}")
+    return db.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is not None

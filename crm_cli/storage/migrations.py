@@ -345,7 +345,7 @@ CREATE TABLE reminder_claims (
 CREATE TABLE orders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     contact_id INTEGER NOT NULL REFERENCES contacts(id),
-    number TEXT NOT NULL UNIQUE,
+    number TEXT NOT NULL UNIQUE COLLATE NOCASE,
     order_date TEXT NOT NULL,
     status TEXT NOT NULL COLLATE NOCASE DEFAULT 'paid'
         CHECK (status IN ('paid', 'refunded', 'cancelled')),
