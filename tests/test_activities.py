@@ -174,3 +174,15 @@ def test_activities_happened_so_they_cannot_be_in_the_future(crm, people):
     err = crm.fails("log", "call", "-c", people[0], "--at", "tomorrow 10:00", code=1)
     assert "future" in err.stderr and "followup" in err.stderr
     crm("log", "call", "-c", people[0], "--at", "+30m")  # a clock a little ahead is fine
+
+
+def test_contact_show_table_has_deals_followups_and_latest_activities(crm, people):
+    ana = people[0]
+    crm("deal", "add", "Licencias", "--contact", ana, "--amount", "900")
+    crm("followup", "add", "Llamar", "--due", "+2d", "--contact", ana)
+    crm("log", "call", "Primera llamada", "-c", ana, "--at", "-1h")
+    out = crm("contact", "show", ana).stdout
+    for text in ("open deals", "Licencias", "900.00", "follow-ups", "Llamar",
+                 "latest activities", "Primera llamada"):  # fmt: skip
+        assert text in out, text
+    assert "latest activities" not in crm("contact", "show", people[1]).stdout

@@ -154,14 +154,42 @@ def show_cmd(
     ndjson: NdjsonOpt = False,
     csv_: CsvOpt = False,
 ):
-    """Show one contact with its organization."""
-    from crm_cli.commands._output import emit_object, fmt_choice
+    """Show one contact; the table adds open deals, follow-ups and latest activities."""
+    from crm_cli.commands._output import emit_object, fmt_choice, local_time
 
     fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
     (cid,) = selectors.contacts(db, selector)
     c = contacts.get(db, cid)
-    emit_object(c.to_dict(), fmt)
+    if fmt != "table":
+        emit_object(c.to_dict(), fmt)
+        return
+    from crm_cli.domain import activities, deals, followups
+
+    open_deals = [d.to_dict() for d in deals.list_deals(db, [f"contact_id:{cid}"])]
+    todo = [
+        {"due": local_time(f.due_at), "text": f.text, "group": f.group}
+        for f in followups.agenda(db, contact=str(cid), cadence=False, days=None, limit=10)
+    ]
+    latest = [
+        {"when": local_time(a.occurred_at), "kind": a.kind,
+         "subject": a.subject or a.outcome or (a.body or "")[:60], "by": a.actor}
+        for a in activities.timeline(db, ("contacts", cid), limit=5)
+    ]  # fmt: skip
+    obj = c.to_dict()
+    for key in ("created_at", "updated_at", "consent_at", "last_activity_at"):
+        obj[key] = local_time(obj[key]) if obj.get(key) else obj.get(key)
+    emit_object(
+        obj,
+        fmt,
+        sections=[
+            ("open deals", open_deals, [("id", "id"), ("title", "title"), ("amount", "amount"),
+                                        ("currency", "cur"), ("stage", "stage")]),
+            ("follow-ups", todo, [("due", "due"), ("text", "text"), ("group", "")]),
+            ("latest activities", latest, [("when", "when"), ("kind", "kind"),
+                                           ("subject", "subject"), ("by", "by")]),
+        ],
+    )  # fmt: skip
 
 
 @app.command("list")
