@@ -241,6 +241,81 @@ def test_domain_add_and_list(crm, ana, isolated):
     db.close()
 
 
+def test_all_digit_references_are_never_silently_the_wrong_order(crm, ana, isolated):
+    first = add_order(crm, "-c", ana, "--number", "N1", "--line", "A:1:1")
+    second = add_order(crm, "-c", ana, "--number", "N2", "--line", "A:1:2")
+    third = add_order(crm, "-c", ana, "--number", "1", "--line", "A:1:3")
+    same = add_order(crm, "-c", ana, "--number", "4", "--line", "A:1:4")
+    assert (first, second, third, same) == (1, 2, 3, 4)
+    # '1' is order 1's id and order 3's number: refused, naming both and how to say which.
+    before = counts(isolated)
+    r = crm.fails("order", "show", "1", code=1)
+    assert "order id 1" in r.stderr and "N1" in r.stderr and "order 3" in r.stderr
+    assert "#1" in r.stderr and '"1"' in r.stderr
+    crm.fails("order", "status", "1", "refunded", code=1)
+    crm.fails("order", "delete", "1", code=1)
+    assert counts(isolated) == before
+    assert crm.json("order", "show", "#1")["number"] == "N1"
+    assert crm.json("order", "show", '"1"')["id"] == third
+    assert crm.json("order", "show", "'1'")["id"] == third
+    assert crm.json("order", "status", '"1"', "refunded")["id"] == third
+    # Only one match: that one.
+    assert crm.json("order", "show", "2")["number"] == "N2"  # an id; no order numbered 2
+    assert crm.json("order", "show", "4")["id"] == same  # id and number of the same order
+    assert crm.json("order", "show", "n2")["id"] == second  # numbers ignore case
+    crm.fails("order", "show", '"2"', code=3)  # no order numbered 2
+    crm.fails("order", "show", "#9", code=3)
+    crm.fails("order", "show", '""', code=1)
+
+
+def test_order_numbers_are_unique_ignoring_case(crm, ana, isolated):
+    oid = add_order(crm, "-c", ana, "--number", "N1", "--line", "A:1:1")
+    before = counts(isolated)
+    r = crm.fails("order", "add", "-c", ana, "--number", "n1", "--line", "A:1:1", code=1)
+    assert f"order {oid}" in r.stderr and "N1" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert counts(isolated) == before
+    assert crm.json("order", "show", "n1")["id"] == oid
+
+
+def test_amounts_are_capped_so_sums_cannot_overflow(crm, ana, isolated):
+    add_order(crm, "-c", ana, "--number", "BIG-1", "--line", "X:1:50000000000")
+    add_order(crm, "-c", ana, "--number", "BIG-2", "--line", "X:1:50000000000")
+    c = crm.json("contact", "show", ana)
+    assert c["spend_minor"] == 2 * 5 * 10**12 and c["spend"] == "100000000000.00"
+    assert "Ana García" in crm("contact", "show", ana).stdout
+    assert len(crm.json("contact", "list", "orders>=2")) == 1
+    before = counts(isolated)
+    r = crm.fails("order", "add", "-c", ana, "--number", "BIG-3",
+                  "--line", "X:1:50000000000000000", code=1)  # fmt: skip
+    assert "too large" in r.stderr and "100000000000.00 EUR" in r.stderr
+    r = crm.fails("order", "add", "-c", ana, "--number", "BIG-3",
+                  "--line", "X:2:60000000000", code=1)  # fmt: skip
+    assert "line total is too large" in r.stderr
+    r = crm.fails("order", "add", "-c", ana, "--number", "BIG-3",
+                  "--line", "X:1:60000000000", "--line", "Y:1:60000000000", code=1)  # fmt: skip
+    assert "the order total is too large (at most 100000000000.00 EUR)" in r.stderr
+    r = crm.fails("order", "add", "-c", ana, "--number", "BIG-3", "--currency", "JPY",
+                  "--line", "X:1:10000000000001", code=1)  # fmt: skip
+    assert "10000000000000 JPY" in r.stderr
+    assert counts(isolated) == before
+    ok = add_order(crm, "-c", ana, "--number", "BIG-3", "--line", "X:1:100000000000")
+    assert crm.json("order", "show", str(ok))["total_minor"] == orders.MAX_TOTAL_MINOR
+
+
+def test_show_table_in_local_time_and_help_for_orders(crm, ana):
+    oid = add_order(crm, "-c", ana, "--number", "A-1", "--line", "A:1:1")
+    o = crm.json("order", "show", str(oid))
+    assert o["created_at"] == o["updated_at"] == "2026-03-10T08:00:00Z"
+    shown = crm("order", "show", str(oid)).stdout
+    assert "2026-03-10 09:00" in shown and "08:00:00Z" not in shown
+    assert "08:00:00Z" in crm("order", "show", str(oid), "--csv").stdout
+    out = " ".join(crm("order", "list", "--help").stdout.split())
+    assert "'date>-30d'" in out and "sku:SKU1" in out and "'total>100'" in out
+    assert "ANDed" in out and "README.md" in out and "tag:vip" not in out
+    assert "#12" in " ".join(crm("order", "show", "--help").stdout.split())
+
+
 # -- the line parser -----------------------------------------------------------
 
 _SKU = (
@@ -262,7 +337,7 @@ _DESC = st.none() | st.text(
 @given(
     sku=_SKU,
     quantity=st.integers(1, 10**6),
-    unit=st.integers(0, 10**9),
+    unit=st.integers(0, 10**7),  # up to the cap: 10**6 * 10**7 == orders.MAX_TOTAL_MINOR
     description=_DESC,
     currency=st.sampled_from(["EUR", "JPY", "KWD", "USD"]),
 )

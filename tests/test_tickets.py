@@ -66,11 +66,37 @@ def test_response_target_from_team_setting(crm, ana):
 
 
 def test_broken_response_target_is_a_clear_error(crm, ana, isolated):
-    crm("config", "set", "ticket.target.low", "soon")
+    # `config set` refuses a bad target now; a database written before that may hold one.
+    conn = sqlite3.connect(isolated / "crm.db")
+    with conn:
+        conn.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)",
+            ("ticket.target.low", '"soon"', "2026-03-10T08:00:00Z"),
+        )
+    conn.close()
     before = counts(isolated)
     r = crm.fails("ticket", "open", "x", "--contact", ana, "--priority", "low", code=1)
-    assert "ticket.target.low" in r.stderr
+    assert "ticket.target.low" in r.stderr and "crm config set ticket.target.low" in r.stderr
     assert counts(isolated) == before
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1h", "0m", "soon", "", "400d"])
+def test_config_set_refuses_a_bad_response_target(crm, ana, isolated, value):
+    before = counts(isolated)
+    r = crm.fails("config", "set", "ticket.target.high", "--", value, code=1)
+    assert "ticket.target.high" in r.stderr
+    assert counts(isolated) == before  # nothing stored, no change set
+    assert crm("config", "get", "ticket.target.high").stdout.strip() == "4h"
+    tid = open_ticket(crm, "x", "--contact", ana, "--priority", "high")
+    assert crm.json("ticket", "show", str(tid))["due_at"] == "2026-03-10T12:00:00Z"
+
+
+def test_config_set_accepts_good_response_targets(crm, ana):
+    for value in ("30m", "1h30m", "90s", "1:30", "45", " 2h "):
+        crm("config", "set", "ticket.target.high", value)
+    assert crm("config", "get", "ticket.target.high").stdout.strip() == "2h"
+    tid = open_ticket(crm, "x", "--contact", ana, "--priority", "high")
+    assert crm.json("ticket", "show", str(tid))["due_at"] == "2026-03-10T10:00:00Z"
 
 
 def test_body_is_first_incoming_comment_on_contact_and_org_timelines(crm, ana, isolated):
@@ -275,3 +301,57 @@ def test_domain_list_and_comments(crm, ana, isolated):
     assert tickets.list_tickets(db, ["status:closed"]) == []
     assert tickets.target_seconds(db, "high") == 4 * 3600
     db.close()
+
+
+def test_multi_line_body_and_comments_keep_newlines_and_tabs(crm, ana, isolated):
+    tid = open_ticket(crm, "Factura", "--contact", ana,
+                      "--body", "Hola,\r\nla factura:\n\tlínea 1\n\tlínea 2\r\n\nGracias")  # fmt: skip
+    crm("ticket", "comment", str(tid), "Revisado.\nTe la reenvío hoy.")
+    crm("ticket", "comment", str(tid), "nota:\n- billing", "--internal")
+    t = crm.json("ticket", "show", str(tid))
+    assert [c["body"] for c in t["comments"]] == [
+        "Hola,\nla factura:\n\tlínea 1\n\tlínea 2\n\nGracias",
+        "Revisado.\nTe la reenvío hoy.",
+        "nota:\n- billing",
+    ]
+    assert t["subject"] == "Factura"
+    shown = crm("ticket", "show", str(tid)).stdout
+    assert "Te la reenvío hoy." in shown
+    # Other control characters are refused, and subjects stay one line.
+    before = counts(isolated)
+    r = crm.fails("ticket", "comment", str(tid), "bell\x07", code=1)
+    assert "U+0007" in r.stderr
+    crm.fails("ticket", "open", "x", "--contact", ana, "--body", "esc\x1b[31m", code=1)
+    crm.fails("ticket", "open", "two\nlines", "--contact", ana, code=1)
+    crm.fails("ticket", "edit", str(tid), "--subject", "a\nb", code=1)
+    crm.fails("ticket", "comment", str(tid), " \n\t\r\n ", code=1)
+    assert counts(isolated) == before
+
+
+def test_tables_show_local_times_and_json_keeps_utc(crm, ana, monkeypatch):
+    tid = open_ticket(crm, "x", "--contact", ana, "--priority", "high", "--body", "hola")
+    monkeypatch.setenv("CRM_NOW", "2026-03-10T10:30:00+01:00")
+    crm("ticket", "comment", str(tid), "respuesta")
+    crm("ticket", "status", str(tid), "resolved")
+    t = crm.json("ticket", "show", str(tid))
+    assert t["due_at"] == "2026-03-10T12:00:00Z" and t["created_at"] == "2026-03-10T08:00:00Z"
+    assert t["first_response_at"] == t["resolved_at"] == "2026-03-10T09:30:00Z"
+    assert t["comments"][1]["occurred_at"] == "2026-03-10T09:30:00Z"
+    assert crm.json("ticket", "list", "--all")[0]["due_at"] == "2026-03-10T12:00:00Z"
+    shown = crm("ticket", "show", str(tid)).stdout  # Madrid is UTC+1 in March
+    assert "Z" not in "".join(ln for ln in shown.splitlines() if "2026" in ln)
+    assert "2026-03-10 13:00" in shown  # due
+    assert "2026-03-10 09:00" in shown  # created, and the first comment
+    assert "2026-03-10 10:30" in shown  # first response, resolved, the reply
+    listed = crm("ticket", "list", "--all").stdout
+    assert "2026-03-10 13:00" in listed and "T12:00:00Z" not in listed
+    assert "2026-03-10T12:00:00Z" in crm("ticket", "list", "--all", "--csv").stdout
+
+
+def test_help_is_about_tickets(crm):
+    out = " ".join(crm("ticket", "list", "--help").stdout.split())
+    assert "status:pending" in out and "'due<now'" in out and "README.md" in out
+    assert "ANDed" in out and "tag:vip" not in out
+    assert "local" in out
+    show = " ".join(crm("ticket", "show", "--help").stdout.split())
+    assert "oldest first" in show and "local time" in show

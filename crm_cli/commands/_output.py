@@ -120,6 +120,8 @@ def table(
         return
     if title:
         print(title)
+    # One record per line when piped: line breaks inside a cell (a note's body) become ↵.
+    rows = [[v.replace("\r\n", "\n").replace("\n", " ↵ ") for v in r] for r in rows]
     lines = ([headers] if header else []) + rows
     if not lines:
         return

@@ -9,7 +9,6 @@ import typer
 
 from crm_cli.commands._common import (
     CsvOpt,
-    FilterArgs,
     JsonOpt,
     LimitOpt,
     NdjsonOpt,
@@ -28,7 +27,22 @@ LIST_COLUMNS = [("id", "id"), ("number", "number"), ("order_date", "date"),
 LINE_COLUMNS = [("sku", "sku"), ("description", "description"), ("quantity", "qty"),
                 ("unit_price", "unit price"), ("total", "total")]  # fmt: skip
 
-OrderRef = Annotated[str, typer.Argument(help="Order id or order number.", metavar="ORDER")]
+OrderRef = Annotated[
+    str,
+    typer.Argument(
+        help="Order number (A-1001) or id; #12 is always the id, '\"12\"' always the number.",
+        metavar="ORDER",
+    ),
+]
+OrderFilters = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Filter expressions, ANDed; see the filter language in README.md. E.g. "
+        "'date>-30d' sku:SKU1 'total>100' status:refunded contact~garc."
+    ),
+]
+# Instants a person reads in the tables, shown in local time (JSON and CSV keep UTC text).
+TIME_KEYS = ("created_at", "updated_at")
 
 
 def _opt(*names: str, help: str, metavar: str | None = None):
@@ -79,7 +93,7 @@ def add_cmd(
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    filters: FilterArgs = None,
+    filters: OrderFilters = None,
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,
     csv_: CsvOpt = False,
@@ -115,7 +129,7 @@ def show_cmd(
     ndjson: NdjsonOpt = False,
     csv_: CsvOpt = False,
 ):
-    """Show one order with its lines."""
+    """Show one order with its lines; times in local time (--json keeps UTC)."""
     from crm_cli.commands._output import emit_object, fmt_choice
 
     fmt = fmt_choice(json_, ndjson, csv_)
@@ -128,7 +142,10 @@ def show_cmd(
         o["lines"] = [orders.format_line(_line(x), o["currency"]) for x in o["lines"]]
         emit_object(o, fmt)
         return
+    from crm_cli.commands._output import local_time
+
     lines = o.pop("lines")
+    o.update({k: local_time(o[k]) for k in TIME_KEYS})
     emit_object(o, "table", sections=[(f"Lines ({len(lines)})", lines, LINE_COLUMNS)])
 
 

@@ -9,7 +9,6 @@ import typer
 
 from crm_cli.commands._common import (
     CsvOpt,
-    FilterArgs,
     JsonOpt,
     LimitOpt,
     NdjsonOpt,
@@ -29,10 +28,27 @@ COMMENT_COLUMNS = [("id", "id"), ("occurred_at", "at"), ("direction", "dir"),
                    ("actor", "by"), ("body", "text")]  # fmt: skip
 
 TicketId = Annotated[int, typer.Argument(help="Ticket id.", min=1, max=2**63 - 1)]
+TicketFilters = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Filter expressions, ANDed; see the filter language in README.md. E.g. "
+        "status:pending priority:high 'due<now' contact~garc assignee:maria.",
+    ),
+]
+# Instants a person reads in the tables, shown in local time (JSON and CSV keep UTC text).
+TIME_KEYS = ("due_at", "first_response_at", "resolved_at", "closed_at", "created_at",
+             "updated_at")  # fmt: skip
 
 
 def _opt(*names: str, help: str, metavar: str | None = None):
     return typer.Option(*names, help=help, metavar=metavar)
+
+
+def _local(row: dict, keys=TIME_KEYS) -> dict:
+    """A copy of a row with its instants in local time, for a table."""
+    from crm_cli.commands._output import local_time
+
+    return {**row, **{k: local_time(row[k]) for k in keys if k in row}}
 
 
 def _print(t: tickets.Ticket, json_: bool) -> None:
@@ -59,7 +75,8 @@ def open_cmd(
     ] = None,
     assign: Annotated[str | None, _opt("--assign", help="Assignee (a team member).")] = None,
     body: Annotated[
-        str | None, _opt("--body", "-m", help="What the customer wrote (the first comment).")
+        str | None,
+        _opt("--body", "-m", help="What the customer wrote (the first comment; may span lines)."),
     ] = None,
     json_: JsonOpt = False,
 ):
@@ -75,7 +92,7 @@ def open_cmd(
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    filters: FilterArgs = None,
+    filters: TicketFilters = None,
     all_: Annotated[bool, _opt("--all", "-a", help="Include resolved and closed tickets.")] = False,
     json_: JsonOpt = False,
     ndjson: NdjsonOpt = False,
@@ -83,13 +100,16 @@ def list_cmd(
     limit: LimitOpt = None,
     sort: SortOpt = None,
 ):
-    """List tickets, soonest due first (active ones unless --all or a status filter)."""
+    """List tickets, soonest due first (active ones unless --all or a status filter), local times."""
     from crm_cli.commands._output import emit_list, fmt_choice
 
     fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
-    rows = tickets.list_tickets(db, filters, all_=all_, sort=parse_sort(sort), limit=limit)
-    emit_list([t.to_dict() for t in rows], LIST_COLUMNS, fmt, keys=tickets.JSON_KEYS)
+    found = tickets.list_tickets(db, filters, all_=all_, sort=parse_sort(sort), limit=limit)
+    rows = [t.to_dict() for t in found]
+    if fmt == "table":
+        rows = [_local(r) for r in rows]
+    emit_list(rows, LIST_COLUMNS, fmt, keys=tickets.JSON_KEYS)
 
 
 @app.command("show")
@@ -100,7 +120,7 @@ def show_cmd(
     ndjson: NdjsonOpt = False,
     csv_: CsvOpt = False,
 ):
-    """Show a ticket with its comments, oldest first."""
+    """Show a ticket with its comments, oldest first; times in local time (--json keeps UTC)."""
     from crm_cli.commands._output import emit_object, fmt_choice
 
     fmt = fmt_choice(json_, ndjson, csv_)
@@ -113,7 +133,10 @@ def show_cmd(
     if fmt == "csv":
         emit_object(t, fmt)
         return
-    emit_object(t, "table", sections=[(f"Comments ({len(comments)})", comments, COMMENT_COLUMNS)])
+    comments = [_local(c, ("occurred_at",)) for c in comments]
+    emit_object(
+        _local(t), "table", sections=[(f"Comments ({len(comments)})", comments, COMMENT_COLUMNS)]
+    )
 
 
 @app.command("assign")
@@ -144,7 +167,7 @@ def status_cmd(
 def comment_cmd(
     ctx: typer.Context,
     ticket_id: TicketId,
-    text: Annotated[str, typer.Argument(help="The comment.")],
+    text: Annotated[str, typer.Argument(help="The comment; it may span several lines.")],
     direction: Annotated[
         str,
         _opt("--direction", "-d", help="out: staff answering (default); in: the customer wrote."),

@@ -21,7 +21,10 @@ from crm_cli.storage.db import Db, transaction
 
 STATUSES = ("paid", "refunded", "cancelled")
 LINE_FORMAT = "SKU:QTY:UNIT_PRICE[:DESCRIPTION], e.g. SKU1:2:19.99"
-MAX_MINOR = 2**63 - 1
+# An order's total (and so each line's) is capped far below SQLite's 64-bit integers, so
+# summing a contact's orders in SQL (spend, RFM) cannot overflow: about 900,000 orders at
+# the cap still fit. 10**13 minor units is 100,000,000,000.00 EUR.
+MAX_TOTAL_MINOR = 10**13
 MAX_QUANTITY = 10**9
 
 
@@ -101,9 +104,15 @@ def parse_line(text: str, currency: str) -> Line:
         raise InvalidInput(f"order line {shown}: {e}") from None
     if unit < 0:
         raise InvalidInput(f"order line {shown}: the unit price cannot be negative")
-    if quantity * unit > MAX_MINOR:
-        raise InvalidInput(f"order line {shown}: the line total is too large")
+    if quantity * unit > MAX_TOTAL_MINOR:
+        raise InvalidInput(
+            f"order line {shown}: the line total is too large (at most {_max_total(currency)})"
+        )
     return Line(sku, quantity, unit, description)
+
+
+def _max_total(currency: str) -> str:
+    return f"{money.format(MAX_TOTAL_MINOR, currency)} {currency.strip().upper()}"
 
 
 def format_line(line: Line, currency: str) -> str:
@@ -169,20 +178,41 @@ def get(db: Db, order_id: int) -> Order:
 
 
 def resolve(db: Db, ref: str) -> int:
-    """An order's id from its id ('12' or '#12') or its number ('A-1001')."""
-    from crm_cli.domain.selectors import MAX_ID, as_id
+    """An order's id from '#12' (always the id), a quoted '"1001"' (always the number), or a
+    bare reference: its number ('A-1001'), or an id when all digits; a bare '12' that is
+    one order's id and another order's number is refused as ambiguous."""
+    from crm_cli.domain.selectors import MAX_ID, as_id, unquote
 
     sel = (ref or "").strip()
     if not sel:
         raise InvalidInput("empty order reference: give an id or an order number")
-    oid = as_id(sel.removeprefix("#"))
-    if oid is not None and oid <= MAX_ID and store.get(db, oid) is not None:
-        return oid
-    if not sel.startswith("#"):
-        found = store.id_by_number(db, sel)
-        if found is not None:
-            return found
-    raise NotFound(f"no order with id or number {sel}")
+    if sel.startswith("#"):
+        oid = as_id(sel[1:])
+        if oid is not None and oid <= MAX_ID and store.get(db, oid) is not None:
+            return oid
+        raise NotFound(f"no order with id {sel}")
+    number = unquote(sel)
+    if number is not None:
+        number = number.strip()
+        if not number:
+            raise InvalidInput("empty order number in quotes")
+        found = store.id_by_number(db, number)
+        if found is None:
+            raise NotFound(f"no order with number {number}")
+        return found
+    oid = as_id(sel)
+    by_id = oid if oid is not None and oid <= MAX_ID and store.get(db, oid) else None
+    by_number = store.id_by_number(db, sel)
+    if by_id is not None and by_number is not None and by_id != by_number:
+        own = store.get(db, by_id)["number"]
+        raise InvalidInput(
+            f"'{sel}' is order id {by_id} (number {own}) and also the number of order "
+            f"{by_number}; write #{by_id} for the id or '\"{sel}\"' for the number"
+        )
+    found = by_id if by_id is not None else by_number
+    if found is None:
+        raise NotFound(f"no order with id or number {sel}")
+    return found
 
 
 def add(
@@ -209,13 +239,15 @@ def add(
     if not parsed:
         raise InvalidInput(f"an order needs at least one --line {LINE_FORMAT}")
     total = sum(x.total_minor for x in parsed)
-    if total > MAX_MINOR:
-        raise InvalidInput("the order total is too large")
+    if total > MAX_TOTAL_MINOR:
+        raise InvalidInput(f"the order total is too large (at most {_max_total(code)})")
     (contact_id,) = selectors.contacts(db, contact)
     with transaction(db, f"order add {number}"[:120]) as tx:
-        existing = store.id_by_number(db, number)
+        existing = store.id_by_number(db, number)  # case-insensitive, like the schema
         if existing is not None:
-            raise Conflict(f"order number {number} already exists (order {existing})")
+            held = store.get(db, existing)["number"]
+            same = "" if held == number else f" as {held}"
+            raise Conflict(f"order number {number} already exists{same} (order {existing})")
         oid = tx.insert(
             "orders",
             {
@@ -288,8 +320,8 @@ def list_orders(
     if filter_args:
         node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS), now=now)
         if node is not None:
-            from crm_cli import config, query
+            from crm_cli import config
 
-            node = query.in_currency(_enums(node), "total", config.get("money.currency"))
+            node = filters.scope_money(_enums(node), "total", config.get("money.currency"))
             where, params = compiled.compile_filter(node, store.FIELDS)
     return load(db, store.select(db, where, params, sort=sort, limit=limit))

@@ -48,6 +48,11 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
             raise InvalidInput(
                 f"unknown time zone '{value}' (use an IANA name like Europe/Madrid)"
             ) from None
+    if k.name.startswith("ticket.target.") and value is not None:
+        from crm_cli.domain import tickets
+
+        value = value.strip()
+        tickets.target_from_text(k.name, value)  # InvalidInput unless a duration above zero
     if k.name == "phone.region" and value is not None:
         import phonenumbers
 

@@ -100,18 +100,33 @@ def _word(value: str | None, what: str) -> str | None:
     return v.lower()
 
 
+MAX_TARGET_SECONDS = 366 * 86400
+
+
+def target_from_text(name: str, text: str) -> int:
+    """Read a response target (``4h``, ``30m``, ``1d``) in seconds: above zero, at most a year."""
+    from crm_cli.domain import dates
+
+    try:
+        seconds = dates.parse_duration(text)
+    except InvalidInput as e:
+        raise InvalidInput(f"{name}: {e}") from None
+    if seconds <= 0:
+        raise InvalidInput(f"{name} must be a response time above zero, like 4h or 30m")
+    if seconds > MAX_TARGET_SECONDS:
+        raise InvalidInput(f"{name} must be a response time of at most 366d")
+    return seconds
+
+
 def target_seconds(db: Db, priority: str) -> int:
     """The response target for a priority, in seconds (team setting ticket.target.PRIORITY)."""
-    from crm_cli.domain import dates, settings
+    from crm_cli.domain import settings
 
     name = f"ticket.target.{priority}"
-    text = settings.get(db, name)
     try:
-        return dates.parse_duration(str(text))
+        return target_from_text(name, str(settings.get(db, name)))
     except InvalidInput as e:
-        raise InvalidInput(
-            f"team setting {name}: {e} (fix it with: crm config set {name} 4h)"
-        ) from None
+        raise InvalidInput(f"team setting {e} (fix it with: crm config set {name} 4h)") from None
 
 
 def due_at(db: Db, priority: str, opened_at: str) -> str:
@@ -154,7 +169,7 @@ def open_ticket(
     priority = _choice(priority, PRIORITIES, "priority")
     channel = _word(channel, "channel")
     kind = _word(type, "type")
-    body = validate.text(body)
+    body = validate.body(body)  # multi-line: newlines and tabs are kept
     contact_id, org_id = _attach(db, contact, org)
     target_seconds(db, priority)  # a broken team setting fails before anything is written
     with transaction(db, f"ticket open {subject}"[:120]) as tx:
@@ -198,13 +213,13 @@ def _current(db: Db, ticket_id: int) -> dict:
 def comment(
     db: Db, ticket_id: int, body: str, *, direction: str = "out", internal: bool = False
 ) -> int:
-    """Add a comment to a ticket's timeline; return the activity id.
+    """Add a comment (multi-line text) to a ticket's timeline; return the activity id.
 
     ``out`` (staff answering) sets the first response time if unset and moves a new
     ticket to open; ``in`` (the customer writing) moves a pending or resolved ticket
     back to open; an internal note changes nothing but the timeline.
     """
-    text = validate.text(body)
+    text = validate.body(body)  # multi-line: newlines and tabs are kept
     if not text:
         raise InvalidInput("a comment needs some text")
     if internal:

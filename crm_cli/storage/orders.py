@@ -89,7 +89,10 @@ def get(db: Db, order_id: int) -> dict | None:
 
 
 def id_by_number(db: Db, number: str) -> int | None:
-    row = db.conn.execute("SELECT id FROM orders WHERE number = ?", (number,)).fetchone()
+    """The order with this number, compared case-insensitively like the UNIQUE index."""
+    row = db.conn.execute(
+        "SELECT id FROM orders WHERE number = ? COLLATE NOCASE", (number,)
+    ).fetchone()
     return row[0] if row else None
 
 
