@@ -208,17 +208,25 @@ def time_queries(db_path: Path, runs: int) -> dict[str, float]:
     return ms
 
 
-def end_to_end(env: dict[str, str], busy_args: list[list[str]], runs: int) -> None:
-    crm = entry_point("crm")
-    for name, args in [("crm_version", ["--version"]), *busy_args]:
+def end_to_end(env: dict[str, str], busy_args: list[tuple[str, list[str]]], runs: int) -> None:
+    """Whole commands as subprocesses, beside `sqlite-utils --version` timed in the same run."""
+    crm, su = entry_point("crm"), entry_point("sqlite-utils")
 
-        def call(a=args):
-            r = subprocess.run([str(crm), *a], capture_output=True, env=env)
+    def timed(cmd: list[str]) -> float:
+        def call():
+            r = subprocess.run(cmd, capture_output=True, env=env)
             if r.returncode not in (0, 10):
-                note(f"FAIL: crm {' '.join(a)} exited {r.returncode}: {r.stderr.decode()[-500:]}")
+                note(f"FAIL: {' '.join(cmd)} exited {r.returncode}: {r.stderr.decode()[-500:]}")
                 sys.exit(1)
 
-        emit(f"cli_{name}", best_of(call, runs) * 1000, "ms")
+        return best_of(call, runs)
+
+    ref = timed([str(su), "--version"])
+    emit("cli_sqlite_utils_version", ref * 1000, "ms")
+    for name, args in [("crm_version", ["--version"]), *busy_args]:
+        secs = timed([str(crm), *args])
+        emit(f"cli_{name}", secs * 1000, "ms")
+        emit(f"cli_{name}_ratio", secs / ref, "x")
 
 
 def main() -> int:

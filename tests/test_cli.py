@@ -321,10 +321,13 @@ def test_every_command_has_help_and_readme_entry(crm):
 
 
 def test_startup_imports_stay_light(isolated):
-    """crm --help and crm contact list load neither Textual, nor validators, nor sqlite-utils."""
+    """Read commands load neither Textual, nor validators, nor sqlite-utils, nor SMTP."""
     code = (
         "import sys\nfrom crm_cli.cli import app\n"
-        "for args in (['--help'], ['contact', 'list', '--json', '--limit', '5']):\n"
+        "for args in (['--help'], ['contact', 'list', '--json', '--limit', '5'],"
+        " ['deal', 'list', '--json'], ['timeline', 'contact:1', '--json'],"
+        " ['followup', 'list', '--json'], ['remind', '--json', '--dry-run'],"
+        " ['ticket', 'list', '--json'], ['order', 'list', '--json'], ['pipeline', 'show', '--json']):\n"
         "    try:\n        app(args, standalone_mode=False)\n    except SystemExit:\n        pass\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
@@ -347,6 +350,8 @@ def test_startup_imports_stay_light(isolated):
         "dateutil",
         "rich",
         "pydantic",
+        "smtplib",
+        "jinja2",
     ):
         assert heavy not in mods, f"{heavy} imported at start-up"
 
