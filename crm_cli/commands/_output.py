@@ -87,7 +87,12 @@ def emit_object(
     if fmt == "csv":
         emit_list([obj], [(k, k) for k in obj], "csv")
         return
-    pairs = [[k, cell(v)] for k, v in obj.items() if v not in (None, "", [], {})]
+    # Instants (keys ending in _at) read in local time for people; JSON keeps UTC.
+    pairs = [
+        [k, local_time(v) if k.endswith("_at") and isinstance(v, str) else cell(v)]
+        for k, v in obj.items()
+        if v not in (None, "", [], {})
+    ]
     table(pairs, ["field", "value"], header=False)
     for title, rows, cols in sections:
         if not rows:
@@ -134,6 +139,8 @@ def local_time(text: str | None) -> str:
     """A stored UTC instant as local 'YYYY-MM-DD HH:MM' for tables (JSON keeps the UTC text)."""
     if not text:
         return ""
+    if not text.endswith("Z"):
+        return text  # already shown in local time
     from crm_cli.domain import dates
 
     return dates.from_db(text).astimezone(dates.local_tz()).strftime("%Y-%m-%d %H:%M")

@@ -35,7 +35,11 @@ def history_cmd(
     if fmt in ("json", "ndjson"):
         emit_list(history.with_changes(db, rows), [], fmt)
         return
+    from crm_cli.commands._output import local_time
+
     for r in rows:
+        if fmt == "table":
+            r["created_at"] = local_time(r["created_at"])
         state = r["status"]
         if r["reverted_by_set_id"]:
             state = f"undone by {r['reverted_by_set_id']}"
