@@ -529,3 +529,17 @@ def test_parse_birthday(text, expected):
 def test_parse_birthday_rejects(text):
     with pytest.raises(InvalidInput, match="birthday"):
         dates.parse_birthday(text)
+
+
+@pytest.mark.parametrize("text", ["3/4/2026", "03.04.26", "3-4-2026", "11/12/2025 10:00"])
+def test_numeric_dates_that_read_both_ways_are_refused(text):
+    with pytest.raises(InvalidInput, match="ambiguous"):
+        dates.parse_when(text, now=NOW, tz=MADRID)
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [("25/12/2025", "2025-12-25"), ("12/25/2025", "2025-12-25"), ("4/4/2026", "2026-04-04")],
+)
+def test_numeric_dates_that_read_one_way_are_read(text, day):
+    assert dates.parse_date(text, now=NOW, tz=MADRID) == day

@@ -237,3 +237,31 @@ def test_upcoming_stops_at_the_horizon_unless_asked(crm):
     assert set(_items(crm, "--days", "0")) == {old}
     assert set(_items(crm, "--all")) == {near, edge, far, old}
     crm.fails("followup", "list", "--days", "-1", code=2)
+
+
+def test_moving_one_occurrence_keeps_the_series_count_and_time(crm):
+    first = _add(crm, "c", "--due", "2026-03-11 09:00", "--every", "FREQ=DAILY;COUNT=3")
+    done = crm.json("followup", "done", str(first))
+    second = done["next"]["id"]
+    crm("followup", "edit", str(second), "--due", "2026-03-12 10:00")
+    third = crm.json("followup", "done", str(second))["next"]
+    assert third["due_at"] == "2026-03-13T08:00:00Z"  # 09:00 Madrid: the series' own time
+    last = crm.json("followup", "done", str(third["id"]))
+    assert last["next"] is None  # COUNT=3: three occurrences in all
+
+
+def test_until_as_a_date_includes_that_day_and_must_not_end_before_the_start(crm):
+    fid = _add(crm, "d", "--due", "2026-03-11 09:00", "--every", "FREQ=DAILY;UNTIL=20260312")
+    nxt = crm.json("followup", "done", str(fid))["next"]
+    assert nxt is not None and nxt["due_at"] == "2026-03-12T08:00:00Z"
+    assert crm.json("followup", "done", str(nxt["id"]))["next"] is None
+    err = crm.fails("followup", "add", "e", "--due", "2026-03-11 09:00",
+                    "--every", "FREQ=DAILY;UNTIL=20200101", code=1)  # fmt: skip
+    assert "no occurrence" in err.stderr
+
+
+def test_a_done_followup_keeps_its_due_time(crm):
+    fid = _add(crm, "x", "--due", "+1d")
+    crm("followup", "done", str(fid))
+    crm.fails("followup", "edit", str(fid), "--due", "+2d", code=1)
+    crm("followup", "edit", str(fid), "--text", "x (called)")

@@ -237,3 +237,75 @@ def test_mail_config_errors_claim_nothing(crm, isolated, monkeypatch):
     r = crm.fails("remind", "--mail", "me@example.com", code=1)
     assert "CRM_TEST_PW" in r.stderr
     assert _remind(crm).exit_code == 10  # still unclaimed
+
+
+def test_due_on_the_minute_is_reported_by_the_cron_run_of_that_minute(crm, monkeypatch):
+    fid = _add(crm, "At nine", "--due", "today 9:00")
+    monkeypatch.setenv("CRM_NOW", "2026-03-10T09:00:00.400+01:00")  # cron starts a bit late
+    r = _remind(crm, "--json")
+    assert r.exit_code == 10 and [i["id"] for i in json.loads(r.stdout)] == [fid]
+
+
+def test_sigterm_while_mailing_releases_the_claims(crm, isolated):
+    """A server that accepts the connection and never answers; cron's timeout sends SIGTERM."""
+    import signal
+    import threading
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    _configure(isolated, silent.getsockname()[1])
+    fid = _add(crm, "Vencida", "--due", "2020-01-01 09:00")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "crm_cli", "remind", "--mail", "me@example.com"],
+        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not held and time.monotonic() < deadline:  # connected: the claim is written
+        time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    silent.close()
+    assert p.returncode == 1 and "Traceback" not in err and "signal" in err, err
+    r = _remind(crm, "--json")
+    assert r.exit_code == 10 and [i["id"] for i in json.loads(r.stdout)] == [fid]
+
+
+def test_a_report_that_cannot_be_written_is_not_claimed(crm, isolated):
+    fid = _add(crm, "Vencida", "--due", "2020-01-01 09:00")
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "crm_cli", "remind", "--json"],
+                           env=os.environ.copy(), stdout=full, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "cannot write" in p.stderr
+    r = _remind(crm, "--json")
+    assert r.exit_code == 10 and [i["id"] for i in json.loads(r.stdout)] == [fid]
+
+
+def test_a_quit_error_after_the_message_was_accepted_counts_as_sent(crm, smtp_server):
+    from aiosmtpd.smtp import SMTP as Server
+
+    handler = smtp_server()
+
+    async def bad_quit(self, arg):
+        await self.push("500 weird")
+
+    original = Server.smtp_QUIT
+    Server.smtp_QUIT = bad_quit
+    try:
+        _add(crm, "Vencida", "--due", "2020-01-01 09:00")
+        assert _remind(crm, "--mail", "me@example.com").exit_code == 10
+        assert _remind(crm, "--mail", "me@example.com").exit_code == 0
+    finally:
+        Server.smtp_QUIT = original
+    assert len(handler.messages) == 1
+
+
+def test_smtp_settings_are_checked_when_set(crm):
+    crm.fails("config", "set", "smtp.port", "99999", code=1)
+    crm.fails("config", "set", "smtp.security", "tls", code=1)
+    crm("config", "set", "smtp.security", "SSL")
+    assert crm("config", "get", "smtp.security").stdout.strip() == "ssl"

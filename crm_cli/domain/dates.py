@@ -80,6 +80,8 @@ _DAY = (
 _DAY_TIME_RE = rf"(?:{_DAY})(?:\s+{_TIME})?"
 _TIME_ONLY_RE = _TIME
 _BARE_NUMBER_RE = r"[+-]?[0-9]+"
+# 3/4/2026, 03.04.26, 3-4-2026: read day-first in Europe and month-first in the US.
+_NUMERIC_DATE_RE = r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{2}|[0-9]{4})\b"
 
 
 def _q(text: str, limit: int = 60) -> str:
@@ -392,6 +394,13 @@ def _parse_grammar(s: str, original: str, local_now: datetime, tz: tzinfo) -> _P
         return None  # '5' or '3d': too ambiguous to guess (write +3d, -3d or a date)
     if not any(ch.isalnum() for ch in s):
         return None
+    if m := re.match(_NUMERIC_DATE_RE, s):
+        a, b = int(m.group(1)), int(m.group(2))
+        if a != b and a <= 12 and b <= 12:
+            raise InvalidInput(
+                f"{_q(original)} is ambiguous (day/month or month/day?); "
+                "write it as YYYY-MM-DD, e.g. 2026-04-03"
+            )
     return _fallback(original, local_now, tz)
 
 

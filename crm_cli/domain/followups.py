@@ -260,7 +260,7 @@ def agenda(
         contact_id=contact_id,
         org_id=org_id,
         deal_id=deal_id,
-        due_until=horizon(days, now, tz),
+        due_before=horizon(days, now, tz),
         limit=limit,
     )
     items = [_from_row(r, now, tz) for r in rows]
@@ -330,6 +330,17 @@ def _rule(every: str | None, tz: tzinfo) -> str | None:
     return recurrence.parse(every, tz=tz)
 
 
+def _check_starts(rule: str | None, due_at: str, every: str, tz: tzinfo) -> None:
+    """Refuse a rule whose series has no occurrence from the first due time on."""
+    if rule is None:
+        return
+    due = dates.from_db(due_at)
+    if recurrence.next_after(rule, due, due - timedelta(seconds=1), tz=tz) is None:
+        raise InvalidInput(
+            f"--every {every!r} has no occurrence from the due time on (UNTIL or COUNT ends it)"
+        )
+
+
 def add(
     db: Db,
     text: str,
@@ -350,6 +361,7 @@ def add(
     if every is not None and every.strip().lower() in ("", "none", "never", "off"):
         raise InvalidInput(f"--every {every!r} is not a repeat rule; leave --every out instead")
     rule = _rule(every, tz)
+    _check_starts(rule, due_at, every or "", tz)
     links = _links(db, contact=contact, org=org, deal=deal)
     assignee_id = users.resolve(db, assign).id if assign is not None else None
     with transaction(db, f"followup add {text[:40]}") as tx:
@@ -484,10 +496,17 @@ def edit(
         )
     with transaction(db, f"followup edit {followup_id}") as tx:
         row = _row(db, followup_id)
-        if "rule" in values or "due_at" in values:
-            rule = values.get("rule", row["rule"])
-            # A new due time or rule re-anchors the series at this occurrence.
+        if row["status"] == "done" and ("rule" in values or "due_at" in values):
+            raise InvalidInput(
+                f"follow-up {followup_id} is done: its due time and repeat rule no longer apply"
+            )
+        if "rule" in values and values["rule"] != row["rule"]:
+            # A new rule starts a new series at this occurrence; moving one occurrence's
+            # due time keeps the series (its COUNT and its time of day) as it was.
+            rule = values["rule"]
             values["rule_start_at"] = values.get("due_at", row["due_at"]) if rule else None
+            if rule:
+                _check_starts(rule, values["rule_start_at"], every or "", tz)
         if tx.update("followups", followup_id, values):
             tx.update("followups", followup_id, {"updated_at": tx.at})
     return get(db, followup_id, now=now, tz=tz)

@@ -27,8 +27,8 @@ EXAMPLES = (
 )
 
 # How far ahead to look for the next occurrence before deciding a series has ended
-# (a yearly Feb 29 rule needs up to 8 years around 2100).
-HORIZON_YEARS = 9
+# (Feb 29 on a Monday recurs every 28 years).
+HORIZON_YEARS = 30
 
 _FREQ_WORDS = {
     "hourly": "HOURLY",
@@ -230,6 +230,8 @@ def _raw(original: str, tz: tzinfo | None) -> str:
             raise _bad(original, "UNTIL must look like 20261231 or 20261231T235959Z")
         from crm_cli.domain import dates
 
+        # A date alone includes that whole day: the series runs to its last second.
+        rule = re.sub(r"UNTIL=([0-9]{8})(?=;|$)", r"UNTIL=\1T235959", rule)
         rule = _until_local(rule, tz or dates.local_tz())
     return rule
 

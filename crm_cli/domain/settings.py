@@ -53,6 +53,12 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
 
         value = value.strip()
         tickets.target_from_text(k.name, value)  # InvalidInput unless a duration above zero
+    if k.name == "smtp.port" and value is not None and not 1 <= value <= 65535:
+        raise InvalidInput(f"smtp.port must be a port number from 1 to 65535, not {value}")
+    if k.name == "smtp.security" and value is not None:
+        value = value.strip().lower()
+        if value not in ("starttls", "ssl", "none"):
+            raise InvalidInput(f"smtp.security must be starttls, ssl or none, not '{text}'")
     if k.name == "phone.region" and value is not None:
         import phonenumbers
 

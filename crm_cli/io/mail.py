@@ -94,14 +94,22 @@ def send(smtp: Smtp, to: str, subject: str, body: str) -> None:
             )
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
-        with client:
+        try:
             if smtp.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if smtp.user:
                 client.login(smtp.user, smtp.password or "")
             refused = client.send_message(msg)
-            if refused:
-                raise MailFailed(f"the SMTP server refused {', '.join(refused)}")
+        except BaseException:
+            client.close()
+            raise
+        # The server has accepted the message: it is sent, whatever QUIT answers.
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+        if refused:
+            raise MailFailed(f"the SMTP server refused {', '.join(refused)}")
     except MailFailed:
         raise
     except smtplib.SMTPResponseException as e:

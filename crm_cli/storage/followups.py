@@ -54,14 +54,19 @@ def select(
     org_id: int | None = None,
     deal_id: int | None = None,
     due_until: str | None = None,
+    due_before: str | None = None,
     limit: int | None = None,
 ) -> list[dict]:
-    """Follow-ups (open ones unless include_done) due before ``due_until``, soonest first."""
+    """Follow-ups (open ones unless include_done), soonest first: due at or before
+    ``due_until`` (what is due now) and strictly before ``due_before`` (a horizon)."""
     where, params = _where(include_done=include_done, assignee_id=assignee_id,
                            contact_id=contact_id, org_id=org_id, deal_id=deal_id)  # fmt: skip
     if due_until is not None:
-        where.append("f.due_at < ?")
+        where.append("f.due_at <= ?")
         params.append(due_until)
+    if due_before is not None:
+        where.append("f.due_at < ?")
+        params.append(due_before)
     # Open ones only: the (status, due_at) index yields them in order, no sort needed.
     order = "f.status = 'done', f.due_at, f.id" if include_done else "f.due_at, f.id"
     sql = f"{_SELECT} WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?"
@@ -115,11 +120,14 @@ def cadence_due(
     """Contacts past their cadence at ``now``, with the time they fell due, oldest first."""
     where = ["c.cadence_days IS NOT NULL", f"{_CADENCE_DUE} <= ?"]
     params: list = [now]
-    for col, value in (("owner_id", owner_id), ("id", contact_id), ("org_id", org_id)):
+    if owner_id is not None:
+        # '+' keeps SQLite on the small partial cadence index: one owner may own every
+        # contact, while few contacts have a cadence. A contact nobody owns is everyone's.
+        where.append("(+c.owner_id = ? OR c.owner_id IS NULL)")
+        params.append(owner_id)
+    for col, value in (("id", contact_id), ("org_id", org_id)):
         if value is not None:
-            # '+' keeps SQLite on the small partial cadence index: one owner may own
-            # every contact, while few contacts have a cadence.
-            where.append(f"{'+' if col == 'owner_id' else ''}c.{col} = ?")
+            where.append(f"c.{col} = ?")
             params.append(value)
     sql = f"""
 SELECT c.id, c.name, c.org_id, o.name AS org, c.owner_id, u.name AS owner,
