@@ -265,3 +265,18 @@ def test_a_done_followup_keeps_its_due_time(crm):
     crm("followup", "done", str(fid))
     crm.fails("followup", "edit", str(fid), "--due", "+2d", code=1)
     crm("followup", "edit", str(fid), "--text", "x (called)")
+
+
+def test_list_takes_the_filter_language(crm):
+    _ana(crm)
+    call = _add(crm, "Llamar a Ana", "--due", "+1d", "--contact", "ana@example.es")
+    weekly = _add(crm, "Informe", "--due", "+2d", "--every", "weekly")
+    done = _add(crm, "Hecho", "--due", "-1d")
+    crm("followup", "done", str(done))
+    assert set(_items(crm, "text~ana")) == {call}
+    assert set(_items(crm, "has:every")) == {weekly}
+    assert set(_items(crm, "contact~garc")) == {call}
+    assert set(_items(crm, "status:done")) == {done}
+    assert set(_items(crm, "due<+36h")) == {call}
+    crm.fails("followup", "list", "status:dne", code=1)
+    crm.fails("followup", "list", "nosuch:1", code=1)

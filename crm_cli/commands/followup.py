@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from crm_cli.commands._common import CsvOpt, JsonOpt, LimitOpt, NdjsonOpt, noun_app, open_db
+from crm_cli.commands._common import (
+    CsvOpt,
+    JsonOpt,
+    LimitOpt,
+    NdjsonOpt,
+    filter_args,
+    noun_app,
+    open_db,
+)
 from crm_cli.domain import followups
 
 app = noun_app("Follow-ups (tasks): add, list, show, done, snooze, edit, delete.")
@@ -98,6 +106,7 @@ def _table_row(item: followups.Followup) -> dict:
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
+    filters: filter_args("text~ana 'due<+2d' assignee:maria has:every status:done") = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only yours (assigned to you).")] = False,
     for_: Annotated[
         str | None, typer.Option("--for", metavar="USER", help="Only this user's.")
@@ -120,7 +129,11 @@ def list_cmd(
     csv_: CsvOpt = False,
     limit: LimitOpt = None,
 ):
-    """List open follow-ups and contacts past their cadence: overdue, today, upcoming."""
+    """List open follow-ups and contacts past their cadence: overdue, today, upcoming.
+
+    Filters narrow the follow-ups (contacts due for a touch are then left out); a filter
+    on status (status:done) includes done ones.
+    """
     from crm_cli.commands._output import emit_list, fmt_choice, note
     from crm_cli.errors import InvalidInput
 
@@ -138,6 +151,7 @@ def list_cmd(
         deal=deal,
         cadence=not no_cadence,
         days=None if all_ else days,
+        filter_args=filters,
         limit=limit,
     )
     if not all_ and (limit is None or len(items) < limit):

@@ -238,6 +238,7 @@ def agenda(
     deal: str | None = None,
     cadence: bool = True,
     days: int | None = None,
+    filter_args: list[str] | None = None,
     limit: int | None = None,
     now: datetime | None = None,
     tz: tzinfo | None = None,
@@ -253,8 +254,20 @@ def agenda(
     contact_id = selectors.contacts(db, contact)[0] if contact is not None else None
     org_id = selectors.orgs(db, org)[0] if org is not None else None
     deal_id = selectors.deal(db, deal) if deal is not None else None
+    filter_sql = None
+    if filter_args:
+        from crm_cli import query
+        from crm_cli.domain import filters
+        from crm_cli.storage import filters as compiled
+
+        node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS), now=now, tz=tz)
+        if query.mentions(node, "status"):
+            include_done = True  # status:done asks for done ones
+        filter_sql = compiled.compile_filter(_statuses(node), store.FIELDS)
+        cadence = False  # a filter is about follow-ups, not contacts due for a touch
     rows = store.select(
         db,
+        filter_sql=filter_sql,
         include_done=include_done,
         assignee_id=assignee_id,
         contact_id=contact_id,
@@ -274,6 +287,25 @@ def agenda(
     order = {g: i for i, g in enumerate(GROUPS)}
     items.sort(key=lambda i: (order[i.group], i.due_at, i.kind != "followup", i.id))
     return items[:limit] if limit is not None else items
+
+
+def _statuses(node):
+    """Check status values, so status:dne is an error instead of nothing found."""
+    from crm_cli import query
+
+    def fix(n):
+        if isinstance(n, query.Cond) and n.field == "status" and isinstance(n.value, str):
+            v = n.value.strip().lower()
+            if n.op in ("=", "!=") and v not in ("open", "done"):
+                raise InvalidInput(f"status must be open or done, not '{n.value}'")
+            return query.Cond(n.field, n.op, v)
+        if isinstance(n, query.Not):
+            return query.Not(fix(n.item))
+        if isinstance(n, query.And | query.Or):
+            return type(n)(tuple(fix(i) for i in n.items))
+        return n
+
+    return fix(node)
 
 
 def horizon(days: int | None, now: datetime | None = None, tz: tzinfo | None = None) -> str | None:

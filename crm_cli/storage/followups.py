@@ -3,6 +3,30 @@
 from __future__ import annotations
 
 from crm_cli.storage.db import Db, fetch_all, fetch_one
+from crm_cli.storage.filters import FieldSql
+
+FIELDS: dict[str, FieldSql] = {
+    "id": FieldSql("number", "f.id", doc="the follow-up's id"),
+    "text": FieldSql("text", "f.text", doc="what to do"),
+    "due": FieldSql("instant", "f.due_at", doc="when it is due"),
+    "status": FieldSql("enum", "f.status", doc="open or done"),
+    "done": FieldSql("instant", "f.done_at", doc="when it was done"),
+    "every": FieldSql("text", "f.rule", doc="the repeat rule (RRULE text); has:every"),
+    "contact": FieldSql(
+        "text", "(SELECT xc.name FROM contacts xc WHERE xc.id = f.contact_id)", doc="contact name"
+    ),
+    "contact_id": FieldSql("number", "f.contact_id", doc="contact id"),
+    "org": FieldSql(
+        "text", "(SELECT xo.name FROM orgs xo WHERE xo.id = f.org_id)", doc="organization name"
+    ),
+    "org_id": FieldSql("number", "f.org_id", doc="organization id"),
+    "deal": FieldSql("number", "f.deal_id", doc="deal id"),
+    "assignee": FieldSql(
+        "text", "(SELECT xu.name FROM users xu WHERE xu.id = f.assignee_id)", doc="assignee"
+    ),
+    "created": FieldSql("instant", "f.created_at", doc="when it was added"),
+    "updated": FieldSql("instant", "f.updated_at", doc="when it last changed"),
+}
 
 # Columns of the followups table a caller may set (id and timestamps are managed).
 COLUMNS = (
@@ -55,12 +79,17 @@ def select(
     deal_id: int | None = None,
     due_until: str | None = None,
     due_before: str | None = None,
+    filter_sql: tuple[str, list] | None = None,
     limit: int | None = None,
 ) -> list[dict]:
     """Follow-ups (open ones unless include_done), soonest first: due at or before
-    ``due_until`` (what is due now) and strictly before ``due_before`` (a horizon)."""
+    ``due_until`` (what is due now), strictly before ``due_before`` (a horizon), and
+    matching a compiled filter (``filter_sql``: fragment on alias f, parameters)."""
     where, params = _where(include_done=include_done, assignee_id=assignee_id,
                            contact_id=contact_id, org_id=org_id, deal_id=deal_id)  # fmt: skip
+    if filter_sql is not None:
+        where.append(f"({filter_sql[0]})")
+        params += list(filter_sql[1])
     if due_until is not None:
         where.append("f.due_at <= ?")
         params.append(due_until)
