@@ -133,3 +133,14 @@ def mentions(node: Node | None, name: str, *, compared: bool = False) -> bool:
     if isinstance(node, And | Or):
         return any(mentions(i, name, compared=compared) for i in node.items)
     return False
+
+
+def map_conds(node: Node | None, fn) -> Node | None:
+    """Rebuild a tree with ``fn`` applied to every condition (``fn`` returns a node)."""
+    if isinstance(node, Cond):
+        return fn(node)
+    if isinstance(node, Not):
+        return Not(map_conds(node.item, fn))
+    if isinstance(node, And | Or):
+        return type(node)(tuple(map_conds(i, fn) for i in node.items))
+    return node

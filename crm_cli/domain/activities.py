@@ -258,18 +258,9 @@ def timeline(
 
 def _kinds(node):
     """Check kind and direction values, so kind:cal is an error instead of nothing found."""
-    from crm_cli import query
+    from crm_cli.domain.filters import check_values
 
-    def fix(n):
-        if isinstance(n, query.Cond) and n.op in ("=", "!=") and isinstance(n.value, str):
-            if n.field == "kind":
-                return query.Cond(n.field, n.op, _choice(n.value, ALL_KINDS, "kind"))
-            if n.field == "direction":
-                return query.Cond(n.field, n.op, _choice(n.value, DIRECTIONS, "direction"))
-        if isinstance(n, query.Not):
-            return query.Not(fix(n.item))
-        if isinstance(n, query.And | query.Or):
-            return type(n)(tuple(fix(i) for i in n.items))
-        return n
-
-    return fix(node)
+    return check_values(node, {
+        "kind": lambda v: _choice(v, ALL_KINDS, "kind"),
+        "direction": lambda v: _choice(v, DIRECTIONS, "direction"),
+    })  # fmt: skip

@@ -425,8 +425,8 @@ def _resolve_names(db: Db, node):
     """Turn stage:NAME / pipeline:NAME into id comparisons (indexed), checking the names."""
     from crm_cli import query
 
-    def fix(n):
-        if isinstance(n, query.Cond) and n.op in ("=", "!=") and isinstance(n.value, str):
+    def fix(n: query.Cond):
+        if n.op in ("=", "!=") and isinstance(n.value, str):
             if n.field == "stage":
                 rows = store.stages_named(db, n.value)
                 if not rows:
@@ -448,13 +448,9 @@ def _resolve_names(db: Db, node):
                         f"status must be one of {', '.join(STATUSES)}, not '{n.value}'"
                     )
                 return query.Cond("status", n.op, v)
-        if isinstance(n, query.Not):
-            return query.Not(fix(n.item))
-        if isinstance(n, query.And | query.Or):
-            return type(n)(tuple(fix(i) for i in n.items))
         return n
 
-    return fix(node)
+    return query.map_conds(node, fix)
 
 
 def list_deals(

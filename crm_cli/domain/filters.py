@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 
 from crm_cli.errors import InvalidInput
-from crm_cli.query import KEYWORDS, OPS_BY_TYPE, Amount, And, Cond, Node, Not, Or
+from crm_cli.query import KEYWORDS, OPS_BY_TYPE, Amount, And, Cond, Node, Not, Or, map_conds
 
 _WORD = re.compile(r"[^\s()!:=~<>'\"\\]+")
 _OPS = ("!=", "!~", ">=", "<=", ":", "=", "~", ">", "<")  # longest first
@@ -378,13 +378,21 @@ def scope_money(node: Node | None, field: str, default_currency: str) -> Node | 
             minor = int(value)
         return And((Cond(c.field, op, Amount(minor, target)), Cond("currency", "=", currency)))
 
-    def walk(n):
-        if isinstance(n, Cond):
-            return one(n) if n.field == field else n
-        if isinstance(n, Not):
-            return Not(walk(n.item))
-        if isinstance(n, And | Or):
-            return type(n)(tuple(walk(i) for i in n.items))
-        return n
+    return map_conds(node, lambda c: one(c) if c.field == field else c)
 
-    return walk(node)
+
+def check_values(node: Node | None, normalisers) -> Node | None:
+    """Check and normalise the values of equality terms on enum-like fields.
+
+    ``normalisers`` maps a field name to a function from the typed text to the stored
+    value, raising InvalidInput for an unknown one: so ``status:opn`` is an error that
+    lists the choices instead of a silently empty result.
+    """
+
+    def fix(c: Cond) -> Node:
+        norm = normalisers.get(c.field)
+        if norm is not None and c.op in ("=", "!=") and isinstance(c.value, str):
+            return Cond(c.field, c.op, norm(c.value))
+        return c
+
+    return map_conds(node, fix)

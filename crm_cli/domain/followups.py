@@ -291,21 +291,15 @@ def agenda(
 
 def _statuses(node):
     """Check status values, so status:dne is an error instead of nothing found."""
-    from crm_cli import query
+    from crm_cli.domain.filters import check_values
 
-    def fix(n):
-        if isinstance(n, query.Cond) and n.field == "status" and isinstance(n.value, str):
-            v = n.value.strip().lower()
-            if n.op in ("=", "!=") and v not in ("open", "done"):
-                raise InvalidInput(f"status must be open or done, not '{n.value}'")
-            return query.Cond(n.field, n.op, v)
-        if isinstance(n, query.Not):
-            return query.Not(fix(n.item))
-        if isinstance(n, query.And | query.Or):
-            return type(n)(tuple(fix(i) for i in n.items))
-        return n
+    def status(value: str) -> str:
+        v = value.strip().lower()
+        if v not in ("open", "done"):
+            raise InvalidInput(f"status must be open or done, not '{value}'")
+        return v
 
-    return fix(node)
+    return check_values(node, {"status": status})
 
 
 def horizon(days: int | None, now: datetime | None = None, tz: tzinfo | None = None) -> str | None:

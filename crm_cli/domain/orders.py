@@ -294,19 +294,9 @@ def delete(db: Db, ref: str) -> int:
 
 def _enums(node):
     """Check status values, so status:piad is an error instead of nothing found."""
-    from crm_cli import query
+    from crm_cli.domain.filters import check_values
 
-    def fix(n):
-        if isinstance(n, query.Cond) and n.op in ("=", "!=") and isinstance(n.value, str):
-            if n.field == "status":
-                return query.Cond(n.field, n.op, _status(n.value))
-        if isinstance(n, query.Not):
-            return query.Not(fix(n.item))
-        if isinstance(n, query.And | query.Or):
-            return type(n)(tuple(fix(i) for i in n.items))
-        return n
-
-    return fix(node)
+    return check_values(node, {"status": _status})
 
 
 def list_orders(

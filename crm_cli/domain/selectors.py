@@ -38,27 +38,15 @@ def where_for(
 
 def _enums(node, db: Db | None):
     """Check and normalise enum values (consent:opted-out -> opted_out, unknown stages)."""
-    from crm_cli import query
     from crm_cli.domain import settings, validate
+    from crm_cli.domain.filters import check_values
 
-    def fix(n):
-        if isinstance(n, query.Cond):
-            if n.op in ("=", "!=") and isinstance(n.value, str):
-                if n.field == "consent":
-                    return query.Cond(n.field, n.op, validate.consent(n.value))
-                if n.field == "stage":
-                    return query.Cond(n.field, n.op, validate.stage(n.value, settings.stages(db)))
-                if n.field == "phone":
-                    # Compare like stored numbers: '600 123 456' with phone.region ES is +34600123456.
-                    return query.Cond(n.field, n.op, validate.phone(n.value)[0])
-            return n
-        if isinstance(n, query.Not):
-            return query.Not(fix(n.item))
-        if isinstance(n, query.And | query.Or):
-            return type(n)(tuple(fix(i) for i in n.items))
-        return n
-
-    return fix(node)
+    return check_values(node, {
+        "consent": validate.consent,
+        "stage": lambda v: validate.stage(v, settings.stages(db)),
+        # Compare like stored numbers: '600 123 456' with phone.region ES is +34600123456.
+        "phone": lambda v: validate.phone(v)[0],
+    })  # fmt: skip
 
 
 MAX_ID = 2**63 - 1

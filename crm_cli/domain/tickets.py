@@ -345,21 +345,12 @@ def edit(
 
 def _enums(node):
     """Check status and priority values, so status:opn is an error instead of nothing found."""
-    from crm_cli import query
+    from crm_cli.domain.filters import check_values
 
-    def fix(n):
-        if isinstance(n, query.Cond) and n.op in ("=", "!=") and isinstance(n.value, str):
-            if n.field == "status":
-                return query.Cond(n.field, n.op, _choice(n.value, STATUSES, "status"))
-            if n.field == "priority":
-                return query.Cond(n.field, n.op, _choice(n.value, PRIORITIES, "priority"))
-        if isinstance(n, query.Not):
-            return query.Not(fix(n.item))
-        if isinstance(n, query.And | query.Or):
-            return type(n)(tuple(fix(i) for i in n.items))
-        return n
-
-    return fix(node)
+    return check_values(node, {
+        "status": lambda v: _choice(v, STATUSES, "status"),
+        "priority": lambda v: _choice(v, PRIORITIES, "priority"),
+    })  # fmt: skip
 
 
 def list_tickets(
