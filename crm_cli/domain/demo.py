@@ -205,7 +205,9 @@ def _operational(db: Db, tx, rng: random.Random, people: list[tuple[int, dict]])
         if priority != "low":
             tickets.comment(db, t.id, "Gracias, lo estamos revisando." if priority != "urgent"
                             else "We are on it.")  # fmt: skip
-    deal_id = tx.db.conn.execute("SELECT min(id) FROM deals WHERE status = 'open'").fetchone()[0]
+    from crm_cli.domain import deals
+
+    deal_id = deals.list_deals(db, limit=1)[0].id  # the first open deal
     b2b = [cid for cid, p in people if p.get("org")]
     today = now.astimezone(dates.local_tz()).date()
     first_of_next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1).isoformat()
