@@ -544,55 +544,11 @@ def add_many(
             set_id = tx.set_id
             # Resolve every owner and organization before the first batch commits: an
             # unknown one fails the whole add with nothing written.
-            owners = {o: users.resolve_id(db, o) for o in {d.owner for d in drafts if d.owner}}
+            owners = _bulk_owners(db, drafts)
             orgs = _bulk_orgs(db, tx, drafts)
             for start in range(0, len(drafts), batch):
-                chunk = drafts[start : start + batch]
-                rows = []
-                for d in chunk:
-                    row = dict(d.row)
-                    if d.org is None:
-                        row["org_id"] = None
-                    elif _org_id_ref(d.org) is not None:
-                        row["org_id"] = _org_ref(db, tx, d.org)
-                    else:
-                        row["org_id"] = orgs[d.org.casefold()]
-                    row["owner_id"] = owners[d.owner] if d.owner else tx.actor_id
-                    row["consent_at"] = tx.at if row["consent"] != "unknown" else None
-                    row.setdefault("created_at", tx.at)
-                    row["updated_at"] = tx.at
-                    rows.append(row)
-                new_ids = tx.insert_many("contacts", rows)
-                emails, phones, tags = [], [], []
-                for cid, d in zip(new_ids, chunk):
-                    emails += [
-                        {
-                            "contact_id": cid,
-                            "value": v,
-                            "label": lab,
-                            "is_primary": int(i == 0),
-                            "status": "ok",
-                            "status_at": None,
-                        }  # fmt: skip
-                        for i, (v, lab) in enumerate(d.emails)
-                    ]
-                    phones += [
-                        {
-                            "contact_id": cid,
-                            "org_id": None,
-                            "value": v,
-                            "raw": raw,
-                            "label": lab,
-                            "is_primary": int(i == 0),
-                        }  # fmt: skip
-                        for i, (v, raw, lab) in enumerate(d.phones)
-                    ]
-                    tags += [{"contact_id": cid, "tag": t} for t in d.tags]
-                tx.insert_many("emails", emails)
-                tx.insert_many("phones", phones)
-                tx.insert_many("contact_tags", tags)
+                ids += write_drafts(db, tx, drafts[start : start + batch], owners, orgs)
                 tx.checkpoint()
-                ids += new_ids
     except CrmError as e:
         if ids:
             raise type(e)(
@@ -601,6 +557,58 @@ def add_many(
             ) from None
         raise
     return ids
+
+
+def _bulk_owners(db: Db, drafts: list[Draft]) -> dict[str, int]:
+    return {o: users.resolve_id(db, o) for o in {d.owner for d in drafts if d.owner}}
+
+
+def write_drafts(
+    db: Db,
+    tx: Transaction,
+    drafts: list[Draft],
+    owners: dict[str, int] | None = None,
+    orgs: dict[str, int] | None = None,
+) -> list[int]:
+    """Insert validated drafts with their emails, phones and tags; return the new ids.
+
+    ``owners`` and ``orgs`` are what ``_bulk_owners`` / ``_bulk_orgs`` resolved for these
+    drafts (resolved here when not given).
+    """
+    owners = _bulk_owners(db, drafts) if owners is None else owners
+    orgs = _bulk_orgs(db, tx, drafts) if orgs is None else orgs
+    rows = []
+    for d in drafts:
+        row = dict(d.row)
+        if d.org is None:
+            row["org_id"] = None
+        elif _org_id_ref(d.org) is not None:
+            row["org_id"] = _org_ref(db, tx, d.org)
+        else:
+            row["org_id"] = orgs[d.org.casefold()]
+        row["owner_id"] = owners[d.owner] if d.owner else tx.actor_id
+        row["consent_at"] = tx.at if row["consent"] != "unknown" else None
+        row.setdefault("created_at", tx.at)
+        row["updated_at"] = tx.at
+        rows.append(row)
+    new_ids = tx.insert_many("contacts", rows)
+    emails, phones, tags = [], [], []
+    for cid, d in zip(new_ids, drafts):
+        emails += [
+            {"contact_id": cid, "value": v, "label": lab, "is_primary": int(i == 0),
+             "status": "ok", "status_at": None}
+            for i, (v, lab) in enumerate(d.emails)
+        ]  # fmt: skip
+        phones += [
+            {"contact_id": cid, "org_id": None, "value": v, "raw": raw, "label": lab,
+             "is_primary": int(i == 0)}
+            for i, (v, raw, lab) in enumerate(d.phones)
+        ]  # fmt: skip
+        tags += [{"contact_id": cid, "tag": t} for t in d.tags]
+    tx.insert_many("emails", emails)
+    tx.insert_many("phones", phones)
+    tx.insert_many("contact_tags", tags)
+    return new_ids
 
 
 _SCALARS = ("name", "first_name", "last_name", "title", "org", "source", "owner", "stage",

@@ -62,8 +62,14 @@ def _differs(expected: dict | None, current: dict | None) -> bool:
 MAX_ID = 2**63 - 1
 
 
-def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
-    """Revert a change set (default: the acting user's latest); an undo reverted is a redo."""
+def undo(
+    db: Db, set_id: int | None = None, *, force: bool = False, allow_open: bool = False
+) -> Reverted:
+    """Revert a change set (default: the acting user's latest); an undo reverted is a redo.
+
+    ``allow_open`` reverts a set whose writer is known to have stopped (an interrupted
+    import) without ``force``'s other effect of overriding later changes.
+    """
     if set_id is not None and not 0 < set_id <= MAX_ID:
         raise NotFound(f"no change set {set_id}")
     if set_id is None:
@@ -85,7 +91,7 @@ def undo(db: Db, set_id: int | None = None, *, force: bool = False) -> Reverted:
             f"change set {target['id']} was already reverted by set {target['reverted_by_set_id']}"
             f" (revert that one to redo it: crm undo {target['reverted_by_set_id']})"
         )
-    if target["status"] == "open" and not force:
+    if target["status"] == "open" and not (force or allow_open):
         raise Conflict(
             f"change set {target['id']} ({target['label']}) is still being written, or was "
             f"interrupted; once it has stopped, revert what it wrote with: crm undo {target['id']} --force"

@@ -394,6 +394,48 @@ CREATE INDEX contacts_cadence ON contacts(cadence_days) WHERE cadence_days IS NO
         )
 
 
+@migration
+def m003_imports(conn: sqlite3.Connection) -> None:
+    """Imports (one change set each) and the ids records have in other systems."""
+    _exec(
+        conn,
+        """
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    format TEXT NOT NULL,
+    system TEXT,
+    sha256 TEXT,
+    options TEXT NOT NULL DEFAULT '{}',
+    set_id INTEGER REFERENCES change_sets(id),
+    status TEXT NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'done', 'failed', 'dry-run')),
+    pid INTEGER,
+    host TEXT,
+    rows_read INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    rejects_path TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX imports_set ON imports(set_id);
+CREATE TABLE external_ids (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    system TEXT NOT NULL COLLATE NOCASE,
+    entity TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    UNIQUE (system, entity, external_id)
+);
+CREATE INDEX external_ids_record ON external_ids(entity, record_id)
+""",
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

@@ -1,0 +1,206 @@
+"""crm import: other tools' files in (CSV, JSON/NDJSON, vCard), with rejects, dry runs and revert."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from crm_cli.commands._common import JsonOpt, LimitOpt, noun_app, open_db
+from crm_cli.errors import EXIT_PARTIAL, EXIT_USER
+
+app = noun_app("Import records from files; list and revert past imports.")
+
+FileArg = Annotated[str, typer.Argument(help="The file to import.", metavar="FILE")]
+
+
+def _opt(*names: str, help: str, metavar: str | None = None):
+    return typer.Option(*names, help=help, metavar=metavar)
+
+
+def _run(
+    ctx: typer.Context, kind: str, file: str, *, map_: list[str] | None, map_file: str | None,
+    json_: bool, **options,
+) -> None:  # fmt: skip
+    from crm_cli.commands._output import note
+    from crm_cli.domain import imports
+
+    columns: dict[str, str] = {}
+    if map_file or map_:
+        from crm_cli.io import mapping
+
+        if map_file:
+            columns.update(mapping.load_map_file(map_file))
+        if map_:
+            columns.update(mapping.parse_map(map_))
+    opts = imports.Options(kind=kind, path=file, columns=columns or None, **options)
+    db = open_db(ctx)
+    with _progress() as tick:
+        res = imports.run(db, opts, progress=tick)
+    if json_:
+        print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
+    what = "would create" if res.dry_run else "created"
+    line = (
+        f"{'dry run: ' if res.dry_run else ''}{kind} from {file}: {res.created} {what},"
+        f" {res.updated} updated, {res.unchanged} unchanged, {res.rejected} rejected"
+    )
+    if res.preset:
+        line += f" (read as {res.preset})"
+    if res.rejects_path:
+        line += f"; rejects in {res.rejects_path}"
+    if res.import_id is not None:
+        line += f"; import {res.import_id} (crm import revert {res.import_id} undoes it)"
+    note(line)
+    if res.dry_run:
+        for n, reason in res.sample:
+            note(f"  line {n}: {reason}")
+        if res.rejected > len(res.sample):
+            note(f"  … and {res.rejected - len(res.sample)} more")
+    if res.rejected:
+        done = res.created + res.updated + res.unchanged
+        raise typer.Exit(EXIT_PARTIAL if done else EXIT_USER)
+
+
+class _progress:
+    """A rich progress counter on stderr at a terminal; nothing when piped."""
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.p = Progress(SpinnerColumn(), TextColumn("{task.completed} rows"),
+                          TimeElapsedColumn(), transient=True)  # fmt: skip
+        self.p.__enter__()
+        task = self.p.add_task("import", total=None)
+        return lambda n: self.p.update(task, completed=n)
+
+    def __exit__(self, *exc):
+        if hasattr(self, "p"):
+            self.p.__exit__(*exc)
+        return False
+
+
+def _make(kind: str, doc: str):
+    def command(
+        ctx: typer.Context,
+        file: FileArg,
+        fmt: Annotated[
+            str | None, _opt("--format", help="csv, json, ndjson or vcard (default: detected).")
+        ] = None,
+        map_: Annotated[
+            list[str] | None,
+            _opt(
+                "--map", help="Map a column: 'Column Name=field'. Repeatable.", metavar="COL=FIELD"
+            ),
+        ] = None,
+        map_file: Annotated[
+            str | None, _opt("--map-file", help="TOML file with a [columns] table.", metavar="TOML")
+        ] = None,
+        ignore_unknown: Annotated[
+            bool, _opt("--ignore-unknown", help="Drop unmapped columns (default: custom fields).")
+        ] = False,
+        skip_lines: Annotated[
+            int | None,
+            typer.Option(
+                "--skip-lines", min=0, help="Junk lines before the header (default: detected)."
+            ),
+        ] = None,
+        encoding: Annotated[
+            str | None, _opt("--encoding", help="Text encoding (default: detected).")
+        ] = None,
+        delimiter: Annotated[
+            str | None, _opt("--delimiter", help="CSV delimiter (default: sniffed).")
+        ] = None,
+        dry_run: Annotated[
+            bool, _opt("--dry-run", help="Validate and count everything; write nothing.")
+        ] = False,
+        on_duplicate: Annotated[
+            str,
+            _opt("--on-duplicate", help="update (default), merge (fill gaps), skip or create."),
+        ] = "update",
+        rejects: Annotated[
+            str | None,
+            _opt(
+                "--rejects",
+                help="Reject file (default: FILE.rejects.csv in this directory).",
+                metavar="PATH",
+            ),
+        ] = None,
+        system: Annotated[
+            str | None,
+            _opt(
+                "--system",
+                help="Source system the file's ids belong to (default: detected).",
+                metavar="NAME",
+            ),
+        ] = None,
+        batch: Annotated[
+            int,
+            typer.Option(
+                "--batch",
+                min=1,
+                max=10000,
+                help="Rows per commit (default 2000): other writers wait one batch at most.",
+            ),
+        ] = 2000,
+        json_: JsonOpt = False,
+    ):
+        _run(
+            ctx, kind, file, map_=map_, map_file=map_file, json_=json_, fmt=fmt,
+            ignore_unknown=ignore_unknown, skip_lines=skip_lines, encoding=encoding,
+            delimiter=delimiter, dry_run=dry_run, on_duplicate=on_duplicate, rejects=rejects,
+            system=system, batch=batch,
+        )  # fmt: skip
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("contacts")(
+    _make(
+        "contacts",
+        "Import contacts from CSV, JSON/NDJSON or vCard; matched ones are updated, bad rows rejected.",
+    )
+)
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, json_: JsonOpt = False, limit: LimitOpt = 20):
+    """List past imports, newest first: file, time, counts and state."""
+    from crm_cli.commands._output import emit_list, local_time
+    from crm_cli.domain import imports
+
+    rows = imports.list_imports(open_db(ctx, must_exist=True), limit=limit)
+    if json_:
+        emit_list(rows, [], "json")
+        return
+    for r in rows:
+        r["when"] = local_time(r["started_at"])
+        r["file"] = r["source"].rsplit("/", 1)[-1]
+    cols = [("id", "id"), ("when", "when"), ("kind", "kind"), ("file", "file"), ("format", "fmt"),
+            ("created", "created"), ("updated", "updated"), ("unchanged", "unchanged"),
+            ("rejected", "rejected"), ("set_id", "set"), ("state", "state")]  # fmt: skip
+    emit_list(rows, cols, "table")
+
+
+@app.command("revert")
+def revert_cmd(
+    ctx: typer.Context,
+    import_id: Annotated[
+        int, typer.Argument(help="Import id (see crm import list).", min=1, max=2**63 - 1)
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Revert even over later changes to the same records.")
+    ] = False,
+):
+    """Revert an import: remove what it created and restore what it updated."""
+    from crm_cli.domain import imports
+
+    r = imports.revert(open_db(ctx, must_exist=True), import_id, force=force)
+    print(
+        f"reverted import {import_id} (change set {r.set_id}): {r.changes} changes undone,"
+        f" recorded as set {r.undo_set_id}"
+    )

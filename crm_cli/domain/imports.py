@@ -1,0 +1,664 @@
+"""Imports: other tools' files in, clean records out, nothing lost.
+
+An import streams its file in batches. Each row is read by a format reader
+(``crm_cli.io``), mapped to our record shape, validated by the same rules as
+``crm contact add``, matched against existing records by the declared keys
+(external id from the source system, email, E.164 phone, then exact name with
+organization) and created, updated or left alone. A row that fails is written to
+the reject file as it was, with its line number and the reason.
+
+One import is one change set that commits batch by batch: killing it half-way
+leaves whole batches recorded under that set, and running the same command again
+matches what is already there instead of duplicating it. ``revert`` undoes the
+set even when it is not the last change and even when the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crm_cli.domain import contacts, settings, validate
+from crm_cli.errors import Conflict, CrmError, InvalidInput, NotFound
+from crm_cli.storage import imports as store
+from crm_cli.storage.db import Db, Transaction, transaction
+
+KINDS = ("contacts",)
+FORMATS = ("csv", "json", "ndjson", "vcard")
+ON_DUPLICATE = ("update", "merge", "skip", "create")
+BATCH = 2000  # rows per commit: a concurrent writer waits one batch at most
+ROW_ERRORS = (InvalidInput, NotFound, Conflict)  # what one bad row may raise
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One input row as read: where it was, its text, and the record or what is wrong with it."""
+
+    line: int
+    raw: str
+    record: dict | None = None
+    problem: str | None = None
+    cells: list[str] | None = None  # the row's cells as read (CSV), for the reject file
+    entity: str = "contacts"
+
+
+@dataclass
+class Options:
+    kind: str
+    path: str
+    fmt: str | None = None
+    columns: dict[str, str] | None = None  # --map / --map-file: column -> field
+    ignore_unknown: bool = False
+    skip_lines: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    dry_run: bool = False
+    on_duplicate: str = "update"
+    rejects: str | None = None
+    system: str | None = None
+    batch: int = BATCH
+
+
+@dataclass
+class Result:
+    import_id: int | None
+    set_id: int | None
+    kind: str
+    source: str
+    fmt: str
+    system: str | None
+    preset: str | None = None
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects_path: str | None = None
+    dry_run: bool = False
+    sample: list[tuple[int, str]] = field(default_factory=list)  # first rejects: (line, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "import_id": self.import_id, "set_id": self.set_id, "kind": self.kind,
+            "source": self.source, "format": self.fmt, "system": self.system,
+            "preset": self.preset, "rows": self.rows, "created": self.created,
+            "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
+            "rejects_path": self.rejects_path, "dry_run": self.dry_run,
+        }  # fmt: skip
+
+
+class _DryRun(BaseException):
+    """Raised at the end of a dry run to roll every write back."""
+
+
+# ---------------------------------------------------------------- reading
+
+
+def detect_format(path: Path, given: str | None) -> str:
+    """The file's format: --format, else the extension, else a look at its first bytes."""
+    if given:
+        fmt = given.strip().lower()
+        fmt = {"vcf": "vcard", "jsonl": "ndjson"}.get(fmt, fmt)
+        if fmt not in FORMATS:
+            raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not '{given}'")
+        return fmt
+    ext = path.suffix.lower()
+    by_ext = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".ndjson": "ndjson",
+              ".jsonl": "ndjson", ".vcf": "vcard", ".vcard": "vcard"}  # fmt: skip
+    if ext in by_ext:
+        return by_ext[ext]
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:11].upper() == b"BEGIN:VCARD":
+        return "vcard"
+    if head[:1] == b"[":
+        return "json"
+    if head[:1] == b"{":
+        return "ndjson"
+    return "csv"
+
+
+@dataclass
+class _Source:
+    items: Iterator[Item]
+    header: list[str] | None = None  # CSV: the header, for the reject file
+    delimiter: str = ","
+    preset: str | None = None
+
+
+def _open(opts: Options, path: Path, fmt: str) -> _Source:
+    if fmt == "csv":
+        return _open_csv(opts, path)
+    if fmt == "ndjson":
+        return _Source(_read_ndjson(path))
+    if fmt == "json":
+        return _Source(_read_json(path))
+    return _Source(_read_vcard(path))
+
+
+def _open_csv(opts: Options, path: Path) -> _Source:
+    from crm_cli.io import csv_in, mapping
+
+    f = csv_in.open_csv(path, encoding=opts.encoding, delimiter=opts.delimiter,
+                        skip_lines=opts.skip_lines)  # fmt: skip
+    preset, columns = mapping.detect(f.header, opts.kind)
+    if opts.columns:
+        columns = {**columns, **opts.columns}
+        unknown = set(opts.columns) - set(f.header)
+        if unknown:
+            raise InvalidInput(
+                f"--map names column(s) {', '.join(sorted(map(repr, unknown)))} that {path.name}"
+                f" does not have (columns: {', '.join(f.header)})"
+            )
+
+    def items() -> Iterator[Item]:
+        for row in f.rows():
+            cells = [row.values.get(h, "") for h in f.header]
+            if row.problem:
+                yield Item(
+                    row.line, row.raw, problem=row.problem, cells=_cells(row.raw, f.delimiter)
+                )
+                continue
+            values = {k: csv_in.unguard(v) for k, v in row.values.items()}
+            try:
+                record = mapping.build(
+                    values, columns, opts.kind, ignore_unknown=opts.ignore_unknown
+                )
+            except InvalidInput as e:
+                yield Item(row.line, row.raw, problem=str(e), cells=cells)
+                continue
+            yield Item(row.line, row.raw, record=record, cells=cells)
+
+    return _Source(items(), header=f.header, delimiter=f.delimiter, preset=preset)
+
+
+def _cells(raw: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(raw), delimiter=delimiter), [])
+    except csv.Error:
+        return [raw]
+
+
+def _read_ndjson(path: Path) -> Iterator[Item]:
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                yield Item(n, raw.decode("utf-8", "replace"), problem="not UTF-8 text")
+                continue
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield Item(n, line, problem=f"not JSON: {e.msg}")
+                continue
+            if not isinstance(rec, dict):
+                yield Item(n, line, problem=f"expected a JSON object, not {type(rec).__name__}")
+                continue
+            yield Item(n, line, record=rec)
+
+
+def _read_json(path: Path) -> Iterator[Item]:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidInput(f"{path.name} is not JSON: {e}") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise InvalidInput(f"{path.name} holds JSON {type(data).__name__}, not a list of records")
+    for n, rec in enumerate(data, 1):
+        raw = json.dumps(rec, ensure_ascii=False)
+        if not isinstance(rec, dict):
+            yield Item(n, raw, problem=f"expected a JSON object, not {type(rec).__name__}")
+        else:
+            yield Item(n, raw, record=rec)
+
+
+def _read_vcard(path: Path) -> Iterator[Item]:
+    from crm_cli.io import vcard
+
+    for card in vcard.read_vcards(path):
+        entity = "orgs" if card.kind == "org" else "contacts"
+        if card.error:
+            yield Item(card.line, card.raw, problem=card.error, entity=entity)
+        else:
+            yield Item(card.line, card.raw, record=card.record, entity=entity)
+
+
+# ---------------------------------------------------------------- rejects
+
+
+class _Rejects:
+    """The reject file, opened on the first reject: each bad row as it was, with line and reason."""
+
+    def __init__(self, path: Path, header: list[str] | None, delimiter: str, enabled: bool):
+        self.path, self.header, self.enabled = path, header, enabled
+        self.delimiter = delimiter
+        self._f = None
+        self._w = None
+
+    def add(self, item: Item, reason: str) -> None:
+        if not self.enabled:
+            return
+        if self._w is None:
+            try:
+                self._f = open(self.path, "w", newline="", encoding="utf-8")
+            except OSError as e:
+                raise InvalidInput(
+                    f"cannot write the reject file {self.path}: {e.strerror}"
+                ) from None
+            self._w = csv.writer(self._f)
+            self._w.writerow(["line", "reason", *(self.header or ["raw"])])
+        if self.header is not None:
+            self._w.writerow(
+                [item.line, reason, *(item.cells if item.cells is not None else [item.raw])]
+            )
+        else:
+            self._w.writerow([item.line, reason, item.raw])
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+
+    @property
+    def written(self) -> bool:
+        return self._f is not None
+
+
+# ---------------------------------------------------------------- contacts
+
+
+@dataclass
+class _Row:
+    item: Item
+    draft: contacts.Draft
+    given: set[str]  # the draft fields the file gave (updates touch only these)
+    external_id: str | None
+
+
+_GIVEN = {"fields": "custom", "custom": "custom"}
+
+
+def _prepare(item: Item, stages: list[str], tz, now) -> _Row:
+    """Validate one record into a draft, like crm contact add would."""
+    from crm_cli.domain import dates
+
+    rec = dict(item.record or {})
+    ext = rec.pop("external_id", None)
+    if ext is not None and not isinstance(ext, str | int):
+        raise InvalidInput("'external_id' must be text")
+    for key in ("org_ref", "owner_ref"):
+        rec.pop(key, None)
+    kwargs, created = contacts.record_kwargs(rec)
+    d = contacts.draft(None, kwargs.pop("name", None), stages=stages, **kwargs)
+    if created:
+        d.row["created_at"] = dates.to_db(dates.parse_when(created, now=now, tz=tz))
+    given = {_GIVEN.get(k, k) for k, v in rec.items() if v not in (None, "", [], {})}
+    return _Row(item, d, given, None if ext is None else validate.clean(str(ext)).strip() or None)
+
+
+class _Matcher:
+    """Finds the existing contact a row stands for, by the keys an import declares."""
+
+    def __init__(self, db: Db, system: str | None):
+        self.db, self.system = db, system
+        self.seen: dict[tuple[str, str], int] = {}  # keys of rows written by this import
+
+    def remember(self, row: _Row, cid: int) -> None:
+        for key in self._keys(row):
+            self.seen.setdefault(key, cid)
+
+    def _keys(self, row: _Row) -> list[tuple[str, str]]:
+        keys = []
+        if row.external_id and self.system:
+            keys.append(("ext", row.external_id))
+        keys += [("email", v) for v, _ in row.draft.emails]
+        keys += [("phone", v) for v, _, _ in row.draft.phones if v.startswith("+")]
+        name = row.draft.row["name"]
+        keys.append(("name", f"{name.casefold()}\x00{(row.draft.org or '').casefold()}"))
+        return keys
+
+    def match(self, rows: list[_Row]) -> list[int | None | str]:
+        """For each row: the contact id it matches, None, or a reason it is ambiguous."""
+        db = self.db
+        emails = store.contacts_by_emails(db, [v for r in rows for v, _ in r.draft.emails])
+        phones = store.contacts_by_phones(
+            db, [v for r in rows for v, _, _ in r.draft.phones if v.startswith("+")]
+        )
+        exts = (
+            store.by_external_ids(db, self.system, "contacts", [r.external_id for r in rows if r.external_id])
+            if self.system else {}
+        )  # fmt: skip
+        named: dict[str, list[int]] = {}
+        for r in store.contacts_by_names(db, [r.draft.row["name"] for r in rows]):
+            named.setdefault(f"{r['name'].casefold()}\x00{(r['org'] or '').casefold()}", []).append(
+                r["id"]
+            )
+        out: list[int | None | str] = []
+        for row in rows:
+            found: int | None | str = None
+            for kind, value in self._keys(row):
+                if (kind, value) in self.seen:
+                    found = self.seen[(kind, value)]
+                    break
+                ids = {"ext": lambda v: [exts[v]] if v in exts else [], "email": emails.get,
+                       "phone": phones.get, "name": named.get}[kind](value) or []  # fmt: skip
+                if len(ids) > 1:
+                    what = {"email": "email", "phone": "phone", "name": "name"}.get(kind, kind)
+                    shown = value.split("\x00")[0]
+                    found = (f"{what} {shown} matches contacts {', '.join(map(str, ids[:5]))};"
+                             " merge them first or import with --on-duplicate create")  # fmt: skip
+                    break
+                if ids:
+                    found = ids[0]
+                    break
+            out.append(found)
+        return out
+
+
+def _merged(c: contacts.Contact, row: _Row, overwrite: bool) -> contacts.Draft:
+    """The contact with the row applied: given fields overwrite (update) or fill gaps (merge);
+    emails, phones and tags are added to the ones it has."""
+    d = contacts._current_draft(c)
+    new = row.draft
+    for key, value in new.row.items():
+        if key not in row.given or key == "created_at":
+            continue
+        if key == "custom":
+            have = json.loads(d.row["custom"] or "{}")
+            add = json.loads(value or "{}")
+            merged = {**have, **add} if overwrite else {**add, **have}
+            d.row["custom"] = json.dumps(merged, ensure_ascii=False, sort_keys=True)
+        elif overwrite or d.row.get(key) in (None, "", "unknown"):
+            d.row[key] = value
+    if "org" in row.given and (overwrite or d.org is None):
+        d.org = new.org
+    if "owner" in row.given and (overwrite or d.owner is None):
+        d.owner = new.owner
+    d.emails += [e for e in new.emails if e[0] not in {x[0] for x in d.emails}]
+    d.phones += [p for p in new.phones if p[0] not in {x[0] for x in d.phones}]
+    d.tags += [t for t in new.tags if t not in d.tags]
+    return d
+
+
+def _write_contacts(
+    db: Db, tx: Transaction, rows: list[_Row], opts: Options, matcher: _Matcher, res: Result,
+    reject: Callable[[Item, str], None],
+) -> None:  # fmt: skip
+    matches = matcher.match(rows) if opts.on_duplicate != "create" else [None] * len(rows)
+    new: list[_Row] = []
+    for row, found in zip(rows, matches):
+        if isinstance(found, str):
+            reject(row.item, found)
+            continue
+        if found is None:
+            new.append(row)
+            continue
+        if opts.on_duplicate == "skip":
+            res.unchanged += 1
+            continue
+        try:
+            with transaction(db, "import row"):  # a savepoint: a bad row leaves the rest
+                current = contacts.get(db, found)
+                merged = _merged(current, row, opts.on_duplicate == "update")
+                changed = contacts._write_draft(db, tx, current, merged)
+        except ROW_ERRORS as e:
+            reject(row.item, str(e))
+            continue
+        matcher.remember(row, found)
+        _link_external(db, tx, opts.system, row.external_id, found)
+        if changed:
+            res.updated += 1
+        else:
+            res.unchanged += 1
+    # Rows that match each other inside this batch: the first creates, the rest update it.
+    first: list[_Row] = []
+    later: list[_Row] = []
+    keys_here: set = set()
+    for row in new:
+        ks = set(matcher._keys(row)) if opts.on_duplicate != "create" else set()
+        (later if ks & keys_here else first).append(row)
+        keys_here |= ks
+    if first:
+        try:
+            with transaction(db, "import batch"):
+                ids = contacts.write_drafts(db, tx, [r.draft for r in first])
+        except ROW_ERRORS:
+            ids = []
+            for r in first:  # find the rows at fault; write the others
+                try:
+                    with transaction(db, "import row"):
+                        ids.append(contacts.write_drafts(db, tx, [r.draft])[0])
+                except ROW_ERRORS as e:
+                    reject(r.item, str(e))
+                    ids.append(None)
+        for r, cid in zip(first, ids):
+            if cid is None:
+                continue
+            matcher.remember(r, cid)
+            _link_external(db, tx, opts.system, r.external_id, cid)
+            res.created += 1
+    if later:
+        _write_contacts(db, tx, later, opts, matcher, res, reject)
+
+
+def _link_external(db: Db, tx: Transaction, system: str | None, ext: str | None, cid: int) -> None:
+    if not system or not ext:
+        return
+    row = store.external_rows(db, system, "contacts", [ext]).get(ext)
+    if row is None:
+        tx.insert("external_ids", {"system": system, "entity": "contacts", "external_id": ext,
+                                   "record_id": cid})  # fmt: skip
+    elif row["record_id"] != cid:
+        tx.update("external_ids", row["id"], {"record_id": cid})
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None) -> Result:
+    """Import a file; return the counts. Bad rows go to the reject file, not into the database."""
+    from crm_cli.domain import dates
+
+    if opts.kind not in KINDS:
+        raise InvalidInput(f"cannot import '{opts.kind}' yet; kinds: {', '.join(KINDS)}")
+    if opts.on_duplicate not in ON_DUPLICATE:
+        raise InvalidInput(
+            f"--on-duplicate must be one of {', '.join(ON_DUPLICATE)}, not '{opts.on_duplicate}'"
+        )
+    if opts.batch < 1:
+        raise InvalidInput("the batch size must be at least 1")
+    path = Path(opts.path).expanduser()
+    if not path.is_file():
+        raise NotFound(f"no file {opts.path}")
+    if not os.access(path, os.R_OK):
+        raise InvalidInput(f"cannot read {opts.path}: permission denied")
+    fmt = detect_format(path, opts.fmt)
+    source = _open(opts, path, fmt)
+    system = opts.system or source.preset or f"file:{path.name}"
+    opts.system = system
+    rejects_path = Path(opts.rejects) if opts.rejects else Path.cwd() / f"{path.name}.rejects.csv"
+    res = Result(None, None, opts.kind, str(path.resolve()), fmt, system, preset=source.preset,
+                 dry_run=opts.dry_run)  # fmt: skip
+    rejects = _Rejects(rejects_path, source.header, source.delimiter, not opts.dry_run)
+
+    def reject(item: Item, reason: str) -> None:
+        res.rejected += 1
+        if len(res.sample) < 20:
+            res.sample.append((item.line, reason))
+        rejects.add(item, reason)
+
+    stages = settings.stages(db)
+    tz, now = dates.local_tz(), dates.now()
+    if not opts.dry_run:
+        res.import_id = store.create(db, {
+            "kind": opts.kind, "source": res.source, "format": fmt, "system": system,
+            "sha256": _sha256(path), "options": json.dumps(_options(opts), sort_keys=True),
+            "status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+            "started_at": db.clock(),
+        })  # fmt: skip
+    matcher = _Matcher(db, system)
+    label = f"import {opts.kind} {path.name}"
+    try:
+        with transaction(db, label[:120]) as tx:
+            res.set_id = tx.set_id
+            if res.import_id is not None:
+                store.update(db, res.import_id, {"set_id": tx.set_id})
+            batch: list[Item] = []
+            for item in source.items:
+                res.rows += 1
+                batch.append(item)
+                if len(batch) >= opts.batch:
+                    _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
+                    batch = []
+                    if progress:
+                        progress(res.rows)
+                    if not opts.dry_run:
+                        _bookkeep(db, res)
+                        tx.checkpoint()
+            _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
+            if progress:
+                progress(res.rows)
+            if opts.dry_run:
+                raise _DryRun()
+            tx.ensure_open()
+            _bookkeep(db, res)
+            if not store.set_has_changes(db, tx.set_id):
+                # Nothing changed: the empty change set goes, so the import points at none.
+                store.update(db, res.import_id, {"set_id": None})
+                res.set_id = None
+    except _DryRun:
+        res.set_id = None
+    except BaseException as e:
+        rejects.close()
+        if res.import_id is not None:
+            _finish(db, res, "failed")
+        if isinstance(e, CrmError) and (res.created or res.updated):
+            raise type(e)(
+                f"{e}; stopped after {res.created + res.updated} rows, which import {res.import_id}"
+                f" keeps ('crm import revert {res.import_id}' removes them)"
+            ) from None
+        raise
+    rejects.close()
+    if rejects.written:
+        res.rejects_path = str(rejects_path)
+    if res.import_id is not None:
+        _finish(db, res, "done")
+    return res
+
+
+def _options(opts: Options) -> dict:
+    return {"columns": opts.columns, "ignore_unknown": opts.ignore_unknown,
+            "on_duplicate": opts.on_duplicate, "skip_lines": opts.skip_lines,
+            "encoding": opts.encoding, "delimiter": opts.delimiter}  # fmt: skip
+
+
+def _bookkeep(db: Db, res: Result) -> None:
+    store.update(db, res.import_id, {
+        "rows_read": res.rows, "created": res.created, "updated": res.updated,
+        "unchanged": res.unchanged, "rejected": res.rejected,
+    })  # fmt: skip
+
+
+def _finish(db: Db, res: Result, status: str) -> None:
+    """Record how the run ended (its own small write, after the import's change set)."""
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+        _bookkeep(db, res)
+        store.update(db, res.import_id, {"status": status, "finished_at": db.clock(),
+                                         "rejects_path": res.rejects_path})  # fmt: skip
+        db.conn.execute("COMMIT")
+    except Exception:  # bookkeeping must never hide the import's own outcome
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+
+
+def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
+    rows: list[_Row] = []
+    for item in items:
+        if item.problem:
+            reject(item, item.problem)
+            continue
+        if item.entity != "contacts":
+            reject(item, "an organization card: import it with crm import orgs")
+            continue
+        try:
+            rows.append(_prepare(item, stages, tz, now))
+        except InvalidInput as e:
+            reject(item, str(e))
+    if rows:
+        _write_contacts(db, tx, rows, opts, matcher, res, reject)
+
+
+# ---------------------------------------------------------------- list / revert
+
+
+def list_imports(db: Db, *, limit: int | None = None) -> list[dict]:
+    out = []
+    for r in store.list_imports(db, limit=limit):
+        r = dict(r)
+        r["state"] = _state(r)
+        out.append(r)
+    return out
+
+
+def _state(r: dict) -> str:
+    if r["reverted_by_set_id"]:
+        return f"reverted by set {r['reverted_by_set_id']}"
+    if r["status"] == "running" and not _alive(r):
+        return "interrupted"
+    return r["status"]
+
+
+def _alive(r: dict) -> bool:
+    """Whether the process that ran an import is still running (same host only)."""
+    if not r.get("pid") or r.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(r["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def revert(db: Db, import_id: int, *, force: bool = False):
+    """Revert an import's change set, even when later sets exist or the run was interrupted."""
+    from crm_cli.domain import history
+
+    r = store.get(db, import_id)
+    if r is None:
+        raise NotFound(f"no import {import_id}")
+    if r["set_id"] is None:
+        raise InvalidInput(f"import {import_id} wrote nothing")
+    if r["status"] == "running" and _alive(r):
+        raise Conflict(
+            f"import {import_id} is still running (process {r['pid']}); wait for it or stop it first"
+        )
+    if r["reverted_by_set_id"]:
+        raise InvalidInput(
+            f"import {import_id} was already reverted by change set {r['reverted_by_set_id']}"
+        )
+    return history.undo(
+        db, r["set_id"], force=force, allow_open=r["status"] in ("running", "failed")
+    )

@@ -1,0 +1,195 @@
+"""crm import: rejects, dry runs, re-imports, revert, and a real import killed half-way."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
+    return path
+
+
+RECORDS = [
+    {"name": "Ana García", "emails": ["ana@example.es"], "org": "Acme SL", "external_id": "A1"},
+    {"name": "Bob Stone", "emails": ["bob@example.com"], "phones": ["+34 600 111 222"]},
+    {"name": "", "emails": []},
+    {"name": "Carla", "emails": ["bad@@x"]},
+    {"name": "Dora", "phones": ["+44 20 7946 0991"], "tags": ["vip"]},
+]
+
+
+@pytest.fixture
+def ndjson(tmp_path):
+    p = _write(tmp_path / "people.ndjson", RECORDS)
+    with open(p, "a", encoding="utf-8") as f:
+        f.write("not json\n")
+    return p
+
+
+def test_import_rejects_bad_rows_with_line_and_reason(crm, ndjson, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    r = crm("import", "contacts", str(ndjson), "--rejects", str(rejects), "--json", ok=False)
+    assert r.exit_code == 11, r.stderr  # some rejected
+    res = json.loads(r.stdout)
+    assert (res["created"], res["updated"], res["rejected"]) == (3, 0, 3)
+    assert "3 created" in r.stderr and "3 rejected" in r.stderr
+    rows = list(csv.DictReader(open(rejects, encoding="utf-8")))
+    assert [int(x["line"]) for x in rows] == [3, 4, 6]
+    assert "needs a name" in rows[0]["reason"] and "bad@@x" in rows[1]["reason"]
+    assert rows[2]["raw"] == "not json" and "not JSON" in rows[2]["reason"]
+    names = sorted(c["name"] for c in crm.json("contact", "list"))
+    assert names == ["Ana García", "Bob Stone", "Dora"]
+    assert crm.json("contact", "show", "Dora")["phones"][0]["value"] == "+442079460991"
+
+
+def test_default_reject_file_goes_to_the_current_directory(crm, ndjson, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    crm("import", "contacts", str(ndjson), ok=False)
+    assert (work / "people.ndjson.rejects.csv").exists()
+    assert not (ndjson.parent / "people.ndjson.rejects.csv").exists()
+
+
+def test_dry_run_writes_nothing(crm, ndjson, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = crm("import", "contacts", str(ndjson), "--dry-run", "--json", ok=False)
+    assert r.exit_code == 11
+    res = json.loads(r.stdout)
+    assert res["dry_run"] and res["created"] == 3 and res["rejected"] == 3
+    assert "line 3:" in r.stderr and "would create" in r.stderr
+    assert crm.json("contact", "list") == []
+    assert not list(tmp_path.glob("*.rejects.csv"))
+    assert crm.json("import", "list") == []
+
+
+def test_importing_twice_creates_nothing_new_and_a_corrected_file_updates(crm, tmp_path):
+    good = _write(
+        tmp_path / "good.ndjson", [r for r in RECORDS if r.get("name") not in ("", "Carla")]
+    )
+    crm("import", "contacts", str(good))
+    again = json.loads(crm("import", "contacts", str(good), "--json").stdout)
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    fixed = [{**RECORDS[0], "title": "CEO", "emails": ["ana@example.es", "ana@acme.es"]}]
+    res = json.loads(
+        crm("import", "contacts", str(_write(tmp_path / "fix.ndjson", fixed)), "--json").stdout
+    )
+    assert (res["created"], res["updated"]) == (0, 1)
+    ana = crm.json("contact", "show", "ana@example.es")
+    assert ana["title"] == "CEO" and [e["value"] for e in ana["emails"]] == [
+        "ana@example.es",
+        "ana@acme.es",
+    ]
+    assert len(crm.json("contact", "list")) == 3
+
+
+def test_on_duplicate_policies(crm, tmp_path):
+    crm("contact", "add", "Ana García", "--email", "ana@example.es", "--title", "CTO")
+    row = [{"name": "Ana G.", "emails": ["ana@example.es"], "title": "CEO", "city": "Madrid"}]
+    f = _write(tmp_path / "a.ndjson", row)
+    assert (
+        json.loads(crm("import", "contacts", str(f), "--on-duplicate", "skip", "--json").stdout)[
+            "unchanged"
+        ]
+        == 1
+    )
+    crm("import", "contacts", str(f), "--on-duplicate", "merge")
+    ana = crm.json("contact", "show", "ana@example.es")
+    assert ana["title"] == "CTO" and ana["city"] == "Madrid" and ana["name"] == "Ana García"
+    crm("import", "contacts", str(f))  # update: the file's values win
+    ana = crm.json("contact", "show", "ana@example.es")
+    assert ana["title"] == "CEO" and ana["name"] == "Ana G."
+    crm("import", "contacts", str(f), "--on-duplicate", "create")
+    assert len(crm.json("contact", "list")) == 2
+    crm.fails("import", "contacts", str(f), "--on-duplicate", "sometimes", code=1)
+
+
+def test_rows_of_one_file_that_are_the_same_person_make_one_contact(crm, tmp_path):
+    rows = [{"name": "Bob", "emails": ["bob@example.com"]},
+            {"name": "Bob Stone", "emails": ["BOB@example.com"], "title": "CTO"}]  # fmt: skip
+    res = json.loads(
+        crm("import", "contacts", str(_write(tmp_path / "b.ndjson", rows)), "--json").stdout
+    )
+    assert (res["created"], res["updated"]) == (1, 1)
+    (bob,) = crm.json("contact", "list")
+    assert bob["name"] == "Bob Stone" and bob["title"] == "CTO"
+
+
+def test_revert_an_import_that_is_not_the_last_change(crm, tmp_path):
+    crm("contact", "add", "Ana García", "--email", "ana@example.es")
+    f = _write(tmp_path / "a.ndjson", [{"name": "Ana", "emails": ["ana@example.es"], "title": "CEO"},
+                                        {"name": "Eva", "emails": ["eva@example.es"]}])  # fmt: skip
+    crm("import", "contacts", str(f))
+    crm("contact", "add", "Zoe", "--email", "zoe@example.es")  # a later, unrelated change
+    (imp,) = crm.json("import", "list")
+    out = crm("import", "revert", str(imp["id"])).stdout
+    assert "reverted import" in out
+    names = sorted(c["name"] for c in crm.json("contact", "list"))
+    assert names == ["Ana García", "Zoe"]
+    assert crm.json("contact", "show", "ana@example.es")["title"] is None
+    assert crm.json("import", "list")[0]["state"].startswith("reverted")
+    crm.fails("import", "revert", str(imp["id"]), code=1)  # already reverted
+    crm.fails("import", "revert", "99", code=3)
+
+
+def test_revert_refuses_over_later_changes_unless_forced(crm, tmp_path):
+    f = _write(tmp_path / "a.ndjson", [{"name": "Eva", "emails": ["eva@example.es"]}])
+    crm("import", "contacts", str(f))
+    crm("contact", "edit", "eva@example.es", "--title", "CFO")
+    err = crm.fails("import", "revert", "1", code=1)
+    assert "contact edit" in err.stderr
+    crm("import", "revert", "1", "--force")
+    assert crm.json("contact", "list") == []
+
+
+def test_bad_files_are_clear_errors(crm, tmp_path):
+    crm.fails("import", "contacts", str(tmp_path / "missing.csv"), code=3)
+    crm.fails("import", "contacts", str(tmp_path), code=3)
+    empty = tmp_path / "e.json"
+    empty.write_text("{not json", encoding="utf-8")
+    crm.fails("import", "contacts", str(empty), code=1)
+    crm.fails("import", "contacts", str(empty), "--format", "xls", code=1)
+
+
+def test_killed_import_keeps_whole_batches_rerun_finishes_and_revert_removes_it(crm, tmp_path):
+    n = 3000
+    f = _write(tmp_path / "many.ndjson",
+               [{"name": f"Persona {i}", "emails": [f"p{i}@example.es"]} for i in range(n)])  # fmt: skip
+    db = os.environ["CRM_DB"]
+    crm("contact", "add", "Before", "--email", "before@example.es")
+    cmd = [sys.executable, "-m", "crm_cli", "import", "contacts", str(f), "--batch", "50",
+           "--rejects", str(tmp_path / "r.csv")]  # fmt: skip
+    p = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and done < 300:
+        try:
+            with sqlite3.connect(db, timeout=5) as c:
+                done = c.execute("SELECT coalesce(max(created), 0) FROM imports").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+    with sqlite3.connect(db) as c:
+        count = c.execute("SELECT count(*) FROM contacts").fetchone()[0] - 1
+        emails = c.execute("SELECT count(*) FROM emails").fetchone()[0] - 1
+    assert 0 < count < n and count % 50 == 0 and emails == count  # whole batches, nothing torn
+    (imp,) = crm.json("import", "list")
+    assert imp["state"] == "interrupted"
+    # Running the same command again finishes the job without duplicates.
+    crm("import", "contacts", str(f), "--rejects", str(tmp_path / "r2.csv"))
+    assert len(crm.json("contact", "list")) == n + 1
+    # And the partial import can be reverted on its own.
+    crm("import", "revert", str(imp["id"]))
+    assert len(crm.json("contact", "list")) == n + 1 - count
