@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ticket": ("crm_cli.commands.ticket", "app"),
     "order": ("crm_cli.commands.order", "app"),
     "import": ("crm_cli.commands.import_", "app"),
+    "export": ("crm_cli.commands.export", "export_cmd"),
     "search": ("crm_cli.commands.search", "search_cmd"),
     "history": ("crm_cli.commands.history", "history_cmd"),
     "undo": ("crm_cli.commands.history", "undo_cmd"),

@@ -325,8 +325,9 @@ class _Matcher:
             keys.append(("ext", row.external_id))
         keys += [("email", v) for v, _ in row.draft.emails]
         keys += [("phone", v) for v, _, _ in row.draft.phones if v.startswith("+")]
-        name = row.draft.row["name"]
-        keys.append(("name", f"{name.casefold()}\x00{(row.draft.org or '').casefold()}"))
+        if not keys:  # only a row with no id, email or phone is matched by name
+            name = row.draft.row["name"]
+            keys.append(("name", f"{name.casefold()}\x00{(row.draft.org or '').casefold()}"))
         return keys
 
     def match(self, rows: list[_Row]) -> list[int | None | str]:
