@@ -193,3 +193,33 @@ def test_killed_import_keeps_whole_batches_rerun_finishes_and_revert_removes_it(
     # And the partial import can be reverted on its own.
     crm("import", "revert", str(imp["id"]))
     assert len(crm.json("contact", "list")) == n + 1 - count
+
+
+def test_import_orgs_matches_by_system_id_then_name(crm, tmp_path):
+    rows = [{"name": "Acme SL", "domain": "acme.es", "external_id": "ACC1", "phones": ["+34 963 123 456"]},
+            {"name": "Brightside", "industry": "software", "tags": ["key"], "fields": {"employees": "40"}},
+            {"name": ""}]  # fmt: skip
+    f = _write(tmp_path / "o.ndjson", rows)
+    r = crm(
+        "import",
+        "orgs",
+        str(f),
+        "--system",
+        "sf",
+        "--json",
+        "--rejects",
+        str(tmp_path / "r.csv"),
+        ok=False,
+    )
+    assert r.exit_code == 11 and json.loads(r.stdout)["created"] == 2
+    b = crm.json("org", "show", "Brightside")
+    assert (
+        b["industry"] == "software" and b["tags"] == ["key"] and b["custom"] == {"employees": "40"}
+    )
+    renamed = _write(
+        tmp_path / "o2.ndjson",
+        [{"name": "Acme Spain SL", "external_id": "ACC1", "city": "Valencia"}],
+    )
+    res = json.loads(crm("import", "orgs", str(renamed), "--system", "sf", "--json").stdout)
+    assert (res["created"], res["updated"]) == (0, 1)  # the same organization, by its Salesforce id
+    assert crm.json("org", "show", "Acme Spain SL")["city"] == "Valencia"

@@ -167,6 +167,14 @@ app.command("contacts")(
 )
 
 
+app.command("orgs")(
+    _make(
+        "orgs",
+        "Import organizations from CSV, JSON/NDJSON or vCard; matched ones (by name) are updated.",
+    )
+)
+
+
 @app.command("list")
 def list_cmd(ctx: typer.Context, json_: JsonOpt = False, limit: LimitOpt = 20):
     """List past imports, newest first: file, time, counts and state."""

@@ -31,7 +31,7 @@ from crm_cli.errors import Conflict, CrmError, InvalidInput, NotFound
 from crm_cli.storage import imports as store
 from crm_cli.storage.db import Db, Transaction, transaction
 
-KINDS = ("contacts",)
+KINDS = ("contacts", "orgs")
 FORMATS = ("csv", "json", "ndjson", "vcard")
 ON_DUPLICATE = ("update", "merge", "skip", "create")
 BATCH = 2000  # rows per commit: a concurrent writer waits one batch at most
@@ -454,12 +454,15 @@ def _write_contacts(
         _write_contacts(db, tx, later, opts, matcher, res, reject)
 
 
-def _link_external(db: Db, tx: Transaction, system: str | None, ext: str | None, cid: int) -> None:
+def _link_external(
+    db: Db, tx: Transaction, system: str | None, ext: str | None, cid: int,
+    entity: str = "contacts",
+) -> None:  # fmt: skip
     if not system or not ext:
         return
-    row = store.external_rows(db, system, "contacts", [ext]).get(ext)
+    row = store.external_rows(db, system, entity, [ext]).get(ext)
     if row is None:
-        tx.insert("external_ids", {"system": system, "entity": "contacts", "external_id": ext,
+        tx.insert("external_ids", {"system": system, "entity": entity, "external_id": ext,
                                    "record_id": cid})  # fmt: skip
     elif row["record_id"] != cid:
         tx.update("external_ids", row["id"], {"record_id": cid})
@@ -599,15 +602,87 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
         if item.problem:
             reject(item, item.problem)
             continue
-        if item.entity != "contacts":
-            reject(item, "an organization card: import it with crm import orgs")
+        if item.entity == "orgs" or opts.kind == "orgs":
+            # Company cards in a contacts file become organizations too.
+            _write_org(db, tx, item, opts, res, reject)
             continue
         try:
             rows.append(_prepare(item, stages, tz, now))
-        except InvalidInput as e:
+        except ROW_ERRORS as e:
             reject(item, str(e))
     if rows:
         _write_contacts(db, tx, rows, opts, matcher, res, reject)
+
+
+# ---------------------------------------------------------------- organizations
+
+_ORG_TEXT = ("industry", "size", "street", "city", "region", "postal_code", "country")
+
+
+def _org_fields(rec: dict) -> list[str]:
+    fields = {**(rec.get("custom") or {}), **(rec.get("fields") or {})}
+    if not isinstance(fields, dict):
+        raise InvalidInput("'fields' must be an object")
+    return [f"{k}={'' if v is None else v}" for k, v in fields.items() if v not in (None, "")]
+
+
+def _write_org(db: Db, tx: Transaction, item: Item, opts: Options, res: Result, reject) -> None:
+    """Create or update one organization (organizations are few: one at a time is fine)."""
+    from crm_cli.domain import orgs
+    from crm_cli.storage import orgs as org_store
+
+    rec = dict(item.record or {})
+    ext = rec.pop("external_id", None)
+    ext = None if ext in (None, "") else validate.clean(str(ext)).strip()
+    try:
+        name = validate.text(rec.get("name") if isinstance(rec.get("name"), str) else None)
+        if not name:
+            raise InvalidInput("an organization needs a name")
+        unknown = set(rec) - {"name", "domain", "phones", "tags", "fields", "custom", "owner",
+                              "kind", "id", "created_at", "updated_at", *_ORG_TEXT}  # fmt: skip
+        if unknown:
+            raise InvalidInput(f"unknown key {', '.join(sorted(map(repr, unknown)))}")
+        phones = [p for p in (rec.get("phones") or []) if isinstance(p, str)]
+        tags = rec.get("tags") or []
+        tags = [tags] if isinstance(tags, str) else tags
+        text = {k: rec.get(k) for k in _ORG_TEXT if rec.get(k) not in (None, "")}
+        found = None
+        if opts.on_duplicate != "create":
+            if ext and opts.system:
+                found = store.by_external_ids(db, opts.system, "orgs", [ext]).get(ext)
+            if found is None:
+                ids = org_store.ids_by_name(db, name)
+                found = ids[0] if ids else None
+        with transaction(db, "import row"):
+            if found is None:
+                oid = orgs.add(db, name, domain=rec.get("domain") or None, phones=phones,
+                               tags=tags, owner=rec.get("owner") or None,
+                               fields=_org_fields(rec), **text).id  # fmt: skip
+                res.created += 1
+            elif opts.on_duplicate == "skip":
+                oid = found
+                res.unchanged += 1
+            else:
+                oid = found
+                current = orgs.get(db, found)
+                if opts.on_duplicate == "merge":
+                    text = {k: v for k, v in text.items() if not getattr(current, k)}
+                domain = rec.get("domain") or None
+                if domain and (opts.on_duplicate == "update" or not current.domain):
+                    text["domain"] = domain
+                changed = orgs.edit(
+                    db, [found], add_phones=phones, add_tags=tags, fields=_org_fields(rec),
+                    name=name if opts.on_duplicate == "update" and name != current.name else None,
+                    label="import row", **text,
+                )  # fmt: skip
+                if changed:
+                    res.updated += 1
+                else:
+                    res.unchanged += 1
+            if ext and opts.system:
+                _link_external(db, tx, opts.system, ext, oid, entity="orgs")
+    except ROW_ERRORS as e:
+        reject(item, str(e))
 
 
 # ---------------------------------------------------------------- list / revert
