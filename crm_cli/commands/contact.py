@@ -21,6 +21,7 @@ from crm_cli.commands._common import (
     open_db,
     parse_sort,
 )
+from crm_cli.commands.dupes import contact_dupes_cmd
 from crm_cli.domain import contacts, selectors
 from crm_cli.errors import InvalidInput
 
@@ -366,3 +367,6 @@ def cadence_cmd(
     confirm_bulk(len(ids), "contacts", yes)
     changed = followups.set_cadence(db, ids, days)
     _report(contacts.get_many(db, changed), ids, json_)
+
+
+app.command("dupes")(contact_dupes_cmd)

@@ -21,6 +21,7 @@ from crm_cli.commands._common import (
     open_db,
     parse_sort,
 )
+from crm_cli.commands.dupes import org_dupes_cmd
 from crm_cli.domain import orgs, selectors
 
 app = noun_app("Organizations: add, show, list, edit, delete.")
@@ -168,3 +169,6 @@ def delete_cmd(
     confirm_bulk(len(ids), "organizations", yes)
     orgs.delete(db, ids, cascade=cascade)
     sys.stdout.write("".join(f"{i}\n" for i in ids))
+
+
+app.command("dupes")(org_dupes_cmd)
