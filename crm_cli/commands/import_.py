@@ -84,6 +84,8 @@ class _progress:
 
 
 def _make(kind: str, doc: str):
+    from crm_cli.domain import imports
+
     def command(
         ctx: typer.Context,
         file: FileArg,
@@ -137,6 +139,17 @@ def _make(kind: str, doc: str):
                 metavar="NAME",
             ),
         ] = None,
+        stage_map: Annotated[
+            list[str] | None,
+            _opt(
+                "--stage-map",
+                help="Map another tool's stage: 'Their stage=ours'. Repeatable.",
+                metavar="THEIRS=OURS",
+            ),
+        ] = None,
+        keep_photos: Annotated[
+            bool, _opt("--keep-photos", help="vCard: keep photos (as the custom field photo).")
+        ] = False,
         batch: Annotated[
             int,
             typer.Option(
@@ -152,7 +165,8 @@ def _make(kind: str, doc: str):
             ctx, kind, file, map_=map_, map_file=map_file, json_=json_, fmt=fmt,
             ignore_unknown=ignore_unknown, skip_lines=skip_lines, encoding=encoding,
             delimiter=delimiter, dry_run=dry_run, on_duplicate=on_duplicate, rejects=rejects,
-            system=system, batch=batch,
+            system=system, batch=batch, keep_photos=keep_photos,
+            stage_map=imports.parse_stage_map(stage_map),
         )  # fmt: skip
 
     command.__doc__ = doc

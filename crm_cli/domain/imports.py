@@ -65,6 +65,8 @@ class Options:
     rejects: str | None = None
     system: str | None = None
     batch: int = BATCH
+    keep_photos: bool = False
+    stage_map: dict[str, str] = field(default_factory=dict)  # theirs (casefolded) -> ours
 
 
 @dataclass
@@ -111,12 +113,18 @@ def detect_format(path: Path, given: str | None) -> str:
             raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not '{given}'")
         return fmt
     ext = path.suffix.lower()
-    by_ext = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".ndjson": "ndjson",
-              ".jsonl": "ndjson", ".vcf": "vcard", ".vcard": "vcard"}  # fmt: skip
-    if ext in by_ext:
-        return by_ext[ext]
     with open(path, "rb") as f:
         head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    compact = head.replace(b" ", b"").replace(b"\n", b"").replace(b"\r", b"").replace(b"\t", b"")
+    if (
+        compact.startswith((b'["vcard"', b'[["vcard"'))
+        or b"urn:ietf:params:xml:ns:vcard-4.0" in head
+    ):
+        return "vcard"  # jCard (JSON) and xCard (XML)
+    by_ext = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".ndjson": "ndjson",
+              ".jsonl": "ndjson", ".vcf": "vcard", ".vcard": "vcard", ".xml": "vcard"}  # fmt: skip
+    if ext in by_ext:
+        return by_ext[ext]
     if head[:11].upper() == b"BEGIN:VCARD":
         return "vcard"
     if head[:1] == b"[":
@@ -141,7 +149,7 @@ def _open(opts: Options, path: Path, fmt: str) -> _Source:
         return _Source(_read_ndjson(path))
     if fmt == "json":
         return _Source(_read_json(path))
-    return _Source(_read_vcard(path))
+    return _Source(_read_vcard(path, opts.keep_photos))
 
 
 def _open_csv(opts: Options, path: Path) -> _Source:
@@ -167,10 +175,9 @@ def _open_csv(opts: Options, path: Path) -> _Source:
                     row.line, row.raw, problem=row.problem, cells=_cells(row.raw, f.delimiter)
                 )
                 continue
-            values = {k: csv_in.unguard(v) for k, v in row.values.items()}
-            try:
+            try:  # build() also strips our exporter's formula guard
                 record = mapping.build(
-                    values, columns, opts.kind, ignore_unknown=opts.ignore_unknown
+                    row.values, columns, opts.kind, ignore_unknown=opts.ignore_unknown
                 )
             except InvalidInput as e:
                 yield Item(row.line, row.raw, problem=str(e), cells=cells)
@@ -225,10 +232,10 @@ def _read_json(path: Path) -> Iterator[Item]:
             yield Item(n, raw, record=rec)
 
 
-def _read_vcard(path: Path) -> Iterator[Item]:
+def _read_vcard(path: Path, keep_photos: bool = False) -> Iterator[Item]:
     from crm_cli.io import vcard
 
-    for card in vcard.read_vcards(path):
+    for card in vcard.read_vcards(path, photos="keep" if keep_photos else "skip"):
         entity = "orgs" if card.kind == "org" else "contacts"
         if card.error:
             yield Item(card.line, card.raw, problem=card.error, entity=entity)
@@ -290,16 +297,63 @@ class _Row:
 _GIVEN = {"fields": "custom", "custom": "custom"}
 
 
-def _prepare(item: Item, stages: list[str], tz, now) -> _Row:
+def _one_line(rec: dict) -> dict:
+    """Line breaks inside one-line fields (quoted newlines in a CSV cell) become separators."""
+
+    def fix(key: str, v):
+        if isinstance(v, str) and ("\n" in v or "\r" in v or "\t" in v):
+            sep = ", " if key in ("street", "name") else " "
+            parts = [p.strip() for p in v.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+            return sep.join(p for p in parts if p).replace("\t", " ")
+        if isinstance(v, list):
+            return [fix(key, x) for x in v]
+        if isinstance(v, dict):
+            return {k: fix(key, x) for k, x in v.items()}
+        return v
+
+    return {k: fix(k, v) for k, v in rec.items()}
+
+
+def parse_stage_map(items: list[str] | None) -> dict[str, str]:
+    """--stage-map 'Their stage=our stage' (repeatable), keyed case-insensitively."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        theirs, sep, ours = item.partition("=")
+        if not sep or not theirs.strip() or not ours.strip():
+            raise InvalidInput(f"--stage-map takes 'Their stage=our stage', not '{item}'")
+        out[theirs.strip().casefold()] = ours.strip()
+    return out
+
+
+def _prepare(
+    item: Item, stages: list[str], tz, now, stage_map: dict[str, str],
+    known_user: Callable[[str], bool],
+) -> _Row:  # fmt: skip
     """Validate one record into a draft, like crm contact add would."""
     from crm_cli.domain import dates
 
-    rec = dict(item.record or {})
+    rec = _one_line(dict(item.record or {}))
     ext = rec.pop("external_id", None)
     if ext is not None and not isinstance(ext, str | int):
         raise InvalidInput("'external_id' must be text")
-    for key in ("org_ref", "owner_ref"):
+    owner = rec.get("owner")
+    if isinstance(owner, str) and owner.strip() and not known_user(owner.strip()):
+        # Another tool's sales rep who is not a team member here: kept, the row imported.
+        rec.pop("owner")
+        rec["fields"] = {**(rec.get("fields") or {}), "owner": owner.strip()}
+    stage = rec.get("stage")
+    if isinstance(stage, str) and stage.strip():
+        mapped = stage_map.get(stage.strip().casefold(), stage.strip())
+        if mapped.casefold() in {s.casefold() for s in stages}:
+            rec["stage"] = mapped
+        else:  # another tool's stage ('warm'): kept, not lost, and the row is not rejected
+            rec.pop("stage")
+            rec["fields"] = {**(rec.get("fields") or {}), "stage": stage.strip()}
+    for key in [k for k in rec if k.endswith("_ref")]:  # links to other systems' records
         rec.pop(key, None)
+    photo = rec.pop("photo", None)
+    if photo:  # kept only with --keep-photos: a data: URI or a URL, as a custom field
+        rec["fields"] = {**(rec.get("fields") or {}), "photo": photo}
     kwargs, created = contacts.record_kwargs(rec)
     d = contacts.draft(None, kwargs.pop("name", None), stages=stages, **kwargs)
     if created:
@@ -314,6 +368,7 @@ class _Matcher:
     def __init__(self, db: Db, system: str | None):
         self.db, self.system = db, system
         self.seen: dict[tuple[str, str], int] = {}  # keys of rows written by this import
+        self.known_user = _known_user(db)  # team members by name or email, looked up once
 
     def remember(self, row: _Row, cid: int) -> None:
         for key in self._keys(row):
@@ -596,6 +651,21 @@ def _finish(db: Db, res: Result, status: str) -> None:
             db.conn.execute("ROLLBACK")
 
 
+def _known_user(db: Db) -> Callable[[str], bool]:
+    """Whether a name or email is a team member (answers cached per database)."""
+    from crm_cli.storage import users as user_store
+
+    cache: dict[str, bool] = {}
+
+    def known(who: str) -> bool:
+        key = who.casefold()
+        if key not in cache:
+            cache[key] = bool(user_store.find(db, who))
+        return cache[key]
+
+    return known
+
+
 def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
     rows: list[_Row] = []
     for item in items:
@@ -607,7 +677,7 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
             _write_org(db, tx, item, opts, res, reject)
             continue
         try:
-            rows.append(_prepare(item, stages, tz, now))
+            rows.append(_prepare(item, stages, tz, now, opts.stage_map, matcher.known_user))
         except ROW_ERRORS as e:
             reject(item, str(e))
     if rows:
@@ -631,9 +701,14 @@ def _write_org(db: Db, tx: Transaction, item: Item, opts: Options, res: Result, 
     from crm_cli.domain import orgs
     from crm_cli.storage import orgs as org_store
 
-    rec = dict(item.record or {})
+    rec = _one_line(dict(item.record or {}))
     ext = rec.pop("external_id", None)
     ext = None if ext in (None, "") else validate.clean(str(ext)).strip()
+    if rec.get("domain"):
+        try:
+            orgs._domain(rec["domain"])
+        except InvalidInput:  # a website column holding 'Yes' or a URL path: keep it aside
+            rec["fields"] = {**(rec.get("fields") or {}), "website": rec.pop("domain")}
     try:
         name = validate.text(rec.get("name") if isinstance(rec.get("name"), str) else None)
         if not name:
