@@ -139,6 +139,14 @@ def _make(kind: str, doc: str):
                 metavar="NAME",
             ),
         ] = None,
+        lines: Annotated[
+            str | None,
+            _opt(
+                "--lines",
+                help="orders: a separate file of order lines (Chinook InvoiceLine.csv).",
+                metavar="FILE",
+            ),
+        ] = None,
         stage_map: Annotated[
             list[str] | None,
             _opt(
@@ -167,6 +175,7 @@ def _make(kind: str, doc: str):
             delimiter=delimiter, dry_run=dry_run, on_duplicate=on_duplicate, rejects=rejects,
             system=system, batch=batch, keep_photos=keep_photos,
             stage_map=imports.parse_stage_map(stage_map),
+            extra={"lines": lines} if lines else {},
         )  # fmt: skip
 
     command.__doc__ = doc
@@ -187,6 +196,12 @@ app.command("orgs")(
         "Import organizations from CSV, JSON/NDJSON or vCard; matched ones (by name) are updated.",
     )
 )
+for _kind, _doc in [
+    ("deals", "Import deals from CSV or JSON (Salesforce Opportunities); stages map by name."),
+    ("orders", "Import orders (with --lines for a separate lines file) from CSV or JSON."),
+    ("activities", "Import activities: calendar meetings and to-dos (.ics), or CSV/JSON rows."),
+]:
+    app.command(_kind)(_make(_kind, _doc))
 
 
 @app.command("list")

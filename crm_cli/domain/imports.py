@@ -31,8 +31,17 @@ from crm_cli.errors import Conflict, CrmError, InvalidInput, NotFound
 from crm_cli.storage import imports as store
 from crm_cli.storage.db import Db, Transaction, transaction
 
-KINDS = ("contacts", "orgs")
-FORMATS = ("csv", "json", "ndjson", "vcard")
+# Kinds other than contacts and orgs are written by their own module's
+# ``write_batch(db, tx, items, opts, res, reject)``: items are rows that read cleanly
+# (their ``record`` in the mapping's shape for the kind); it counts into ``res`` and
+# rejects through ``reject(item, reason)``.
+KIND_WRITERS: dict[str, str] = {
+    "deals": "crm_cli.domain.import_deals",
+    "orders": "crm_cli.domain.import_orders",
+    "activities": "crm_cli.domain.import_activities",
+}
+KINDS = ("contacts", "orgs", *KIND_WRITERS)
+FORMATS = ("csv", "json", "ndjson", "vcard", "ics")
 ON_DUPLICATE = ("update", "merge", "skip", "create")
 BATCH = 2000  # rows per commit: a concurrent writer waits one batch at most
 ROW_ERRORS = (InvalidInput, NotFound, Conflict)  # what one bad row may raise
@@ -67,6 +76,8 @@ class Options:
     batch: int = BATCH
     keep_photos: bool = False
     stage_map: dict[str, str] = field(default_factory=dict)  # theirs (casefolded) -> ours
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (orders: lines=FILE)
+    state: dict[str, Any] = field(default_factory=dict)  # a kind writer's memory across batches
 
 
 @dataclass
@@ -122,11 +133,14 @@ def detect_format(path: Path, given: str | None) -> str:
     ):
         return "vcard"  # jCard (JSON) and xCard (XML)
     by_ext = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".ndjson": "ndjson",
-              ".jsonl": "ndjson", ".vcf": "vcard", ".vcard": "vcard", ".xml": "vcard"}  # fmt: skip
+              ".jsonl": "ndjson", ".vcf": "vcard", ".vcard": "vcard", ".xml": "vcard",
+              ".ics": "ics", ".ical": "ics"}  # fmt: skip
     if ext in by_ext:
         return by_ext[ext]
     if head[:11].upper() == b"BEGIN:VCARD":
         return "vcard"
+    if head[:15].upper() == b"BEGIN:VCALENDAR":
+        return "ics"
     if head[:1] == b"[":
         return "json"
     if head[:1] == b"{":
@@ -149,6 +163,11 @@ def _open(opts: Options, path: Path, fmt: str) -> _Source:
         return _Source(_read_ndjson(path))
     if fmt == "json":
         return _Source(_read_json(path))
+    if fmt == "ics":
+        import importlib
+
+        # Calendars carry activities; their reader lives with the activities import.
+        return _Source(importlib.import_module(KIND_WRITERS["activities"]).read_ics(path, opts))
     return _Source(_read_vcard(path, opts.keep_photos))
 
 
@@ -667,6 +686,20 @@ def _known_user(db: Db) -> Callable[[str], bool]:
 
 
 def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
+    if opts.kind in KIND_WRITERS:
+        import importlib
+
+        good = []
+        for item in items:
+            if item.problem:
+                reject(item, item.problem)
+            else:
+                good.append(item)
+        if good:
+            importlib.import_module(KIND_WRITERS[opts.kind]).write_batch(
+                db, tx, good, opts, res, reject
+            )
+        return
     rows: list[_Row] = []
     for item in items:
         if item.problem:
