@@ -398,7 +398,8 @@ class _Matcher:
         if row.external_id and self.system:
             keys.append(("ext", row.external_id))
         keys += [("email", v) for v, _ in row.draft.emails]
-        keys += [("phone", v) for v, _, _ in row.draft.phones if v.startswith("+")]
+        if not row.draft.emails:  # a phone is shared by households and offices: a weaker key
+            keys += [("phone", v) for v, _, _ in row.draft.phones if v.startswith("+")]
         if not keys:  # only a row with no id, email or phone is matched by name
             name = row.draft.row["name"]
             keys.append(("name", f"{name.casefold()}\x00{(row.draft.org or '').casefold()}"))
