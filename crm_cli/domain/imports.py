@@ -519,14 +519,34 @@ def _write_contacts(
                 except ROW_ERRORS as e:
                     reject(r.item, str(e))
                     ids.append(None)
+        links = []
         for r, cid in zip(first, ids):
             if cid is None:
                 continue
             matcher.remember(r, cid)
-            _link_external(db, tx, opts.system, r.external_id, cid)
+            if r.external_id:
+                links.append((r.external_id, cid))
             res.created += 1
+        _link_many(db, tx, opts.system, links)
     if later:
         _write_contacts(db, tx, later, opts, matcher, res, reject)
+
+
+def _link_many(db: Db, tx: Transaction, system: str | None, links: list[tuple[str, int]]) -> None:
+    """Record the source-system ids of many new contacts with one lookup and one insert."""
+    if not system or not links:
+        return
+    have = store.external_rows(db, system, "contacts", [ext for ext, _ in links])
+    new = []
+    for ext, cid in dict(links).items():  # the last row with an id wins, as one at a time would
+        row = have.get(ext)
+        if row is None:
+            new.append(
+                {"system": system, "entity": "contacts", "external_id": ext, "record_id": cid}
+            )
+        elif row["record_id"] != cid:
+            tx.update("external_ids", row["id"], {"record_id": cid})
+    tx.insert_many("external_ids", new)
 
 
 def _link_external(

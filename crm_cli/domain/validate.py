@@ -23,18 +23,47 @@ def split_label(text: str) -> tuple[str | None, str]:
     return None, text.strip()
 
 
+# A plain ASCII address: dot-atom local part (RFC 5322) and a domain. Most real addresses
+# look like this; their domain is checked once by email_validator and the verdict cached,
+# so a bulk import does not re-validate gmail.com a hundred thousand times.
+_PLAIN_EMAIL = re.compile(
+    r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)"
+)
+_DOMAINS: dict[str, str | None] = {}  # domain -> None if valid, else email_validator's reason
+
+
 def email(text: str) -> str:
     """Check an email address's syntax (no DNS) and return it lower-cased."""
     value = text.strip()
     if not value:
         raise InvalidInput("empty email address")
+    m = _PLAIN_EMAIL.fullmatch(value)
+    if m and len(m.group(1)) <= 64 and len(value) <= 254 and "xn--" not in m.group(2).lower():
+        domain = m.group(2).lower()
+        if domain not in _DOMAINS:
+            _DOMAINS[domain] = _full_check(f"a@{domain}")
+        reason = _DOMAINS[domain]
+        if reason is None:
+            return value.lower()
+        raise InvalidInput(f"invalid email address '{value}': {reason}")
+    reason = _full_check(value)
+    if reason is not None:
+        raise InvalidInput(f"invalid email address '{value}': {reason}")
+    from email_validator import validate_email
+
+    return validate_email(value, check_deliverability=False).normalized.lower()
+
+
+def _full_check(value: str) -> str | None:
+    """email_validator's verdict: None when valid, else its reason."""
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        info = validate_email(value, check_deliverability=False)
+        validate_email(value, check_deliverability=False)
     except EmailNotValidError as e:
-        raise InvalidInput(f"invalid email address '{value}': {e}") from None
-    return info.normalized.lower()
+        return str(e)
+    return None
 
 
 def phone(text: str) -> tuple[str, str]:
