@@ -164,9 +164,9 @@ def _make(kind: str, doc: str):
                 "--batch",
                 min=1,
                 max=10000,
-                help="Rows per commit (default 2000): other writers wait one batch at most.",
+                help="Rows per commit (default 500): other writers wait one batch at most.",
             ),
-        ] = 2000,
+        ] = 500,
         json_: JsonOpt = False,
     ):
         _run(

@@ -43,7 +43,7 @@ KIND_WRITERS: dict[str, str] = {
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
 FORMATS = ("csv", "json", "ndjson", "vcard", "ics")
 ON_DUPLICATE = ("update", "merge", "skip", "create")
-BATCH = 2000  # rows per commit: a concurrent writer waits one batch at most
+BATCH = 500  # rows per commit: a concurrent writer waits one batch (~0.1 s) at most
 ROW_ERRORS = (InvalidInput, NotFound, Conflict)  # what one bad row may raise
 
 
@@ -344,22 +344,14 @@ def parse_stage_map(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _prepare(
-    item: Item, stages: list[str], tz, now, stage_map: dict[str, str],
-    known_user: Callable[[str], bool],
-) -> _Row:  # fmt: skip
-    """Validate one record into a draft, like crm contact add would."""
+def _prepare(item: Item, stages: list[str], tz, now, stage_map: dict[str, str]) -> _Row:
+    """Validate one record into a draft, like crm contact add would (no database needed)."""
     from crm_cli.domain import dates
 
     rec = _one_line(dict(item.record or {}))
     ext = rec.pop("external_id", None)
     if ext is not None and not isinstance(ext, str | int):
         raise InvalidInput("'external_id' must be text")
-    owner = rec.get("owner")
-    if isinstance(owner, str) and owner.strip() and not known_user(owner.strip()):
-        # Another tool's sales rep who is not a team member here: kept, the row imported.
-        rec.pop("owner")
-        rec["fields"] = {**(rec.get("fields") or {}), "owner": owner.strip()}
     stage = rec.get("stage")
     if isinstance(stage, str) and stage.strip():
         mapped = stage_map.get(stage.strip().casefold(), stage.strip())
@@ -379,6 +371,33 @@ def _prepare(
         d.row["created_at"] = dates.to_db(dates.parse_when(created, now=now, tz=tz))
     given = {_GIVEN.get(k, k) for k, v in rec.items() if v not in (None, "", [], {})}
     return _Row(item, d, given, None if ext is None else validate.clean(str(ext)).strip() or None)
+
+
+def _validate(items: list[Item], stages, tz, now, stage_map) -> list[tuple[Item, Any]]:
+    """Validate a batch (in a worker process for big files): each item with its _Row, or the
+    reason it is bad, or None for an item the main process handles (problems, org cards)."""
+    out: list[tuple[Item, Any]] = []
+    for item in items:
+        if item.problem or item.entity == "orgs":
+            out.append((item, None))
+            continue
+        try:
+            out.append((item, _prepare(item, stages, tz, now, stage_map)))
+        except ROW_ERRORS as e:
+            out.append((item, str(e)))
+    return out
+
+
+def _check_owner(row: _Row, known_user: Callable[[str], bool]) -> None:
+    """Another tool's sales rep who is not a team member here: kept as a field, row imported."""
+    owner = row.draft.owner
+    if owner and not known_user(owner):
+        row.draft.owner = None
+        custom = json.loads(row.draft.row["custom"] or "{}")
+        custom.setdefault("owner", owner)
+        row.draft.row["custom"] = json.dumps(custom, ensure_ascii=False, sort_keys=True)
+        row.given.discard("owner")
+        row.given.add("custom")
 
 
 class _Matcher:
@@ -622,19 +641,19 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
             res.set_id = tx.set_id
             if res.import_id is not None:
                 store.update(db, res.import_id, {"set_id": tx.set_id})
-            batch: list[Item] = []
-            for item in source.items:
-                res.rows += 1
-                batch.append(item)
-                if len(batch) >= opts.batch:
-                    _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
-                    batch = []
-                    if progress:
-                        progress(res.rows)
-                    if not opts.dry_run:
-                        _bookkeep(db, res)
-                        tx.checkpoint()
-            _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
+            if opts.kind == "contacts":
+                _pipelined(db, tx, source.items, opts, matcher, res, reject, stages, tz, now,
+                           progress)  # fmt: skip
+            else:
+                batch: list[Item] = []
+                for item in source.items:
+                    res.rows += 1
+                    batch.append(item)
+                    if len(batch) >= opts.batch:
+                        _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
+                        batch = []
+                        _commit_batch(db, tx, opts, res, progress)
+                _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
             if progress:
                 progress(res.rows)
             if opts.dry_run:
@@ -663,6 +682,64 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
     if res.import_id is not None:
         _finish(db, res, "done")
     return res
+
+
+def _commit_batch(db: Db, tx: Transaction, opts: Options, res: Result, progress) -> None:
+    if progress:
+        progress(res.rows)
+    if not opts.dry_run:
+        _bookkeep(db, res)
+        tx.checkpoint()
+
+
+class _Now:
+    """A finished computation with the interface of a future (no worker process)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _pipelined(db, tx, items, opts, matcher, res, reject, stages, tz, now, progress) -> None:
+    """Validate batch k+1 in a worker process while batch k is written, on machines with
+    more than one core (validation costs about as much as writing); in order, always."""
+    pool = None
+    pending = None
+    batch: list[Item] = []
+
+    def submit(chunk: list[Item]):
+        nonlocal pool
+        if pool is None and res.rows > opts.batch and (os.cpu_count() or 1) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        if pool is None:
+            return _Now(_validate(chunk, stages, tz, now, opts.stage_map))
+        return pool.submit(_validate, chunk, stages, tz, now, opts.stage_map)
+
+    try:
+        for item in items:
+            res.rows += 1
+            batch.append(item)
+            if len(batch) >= opts.batch:
+                future = submit(batch)
+                batch = []
+                if pending is not None:
+                    _write_validated(db, tx, pending.result(), opts, matcher, res, reject)
+                    _commit_batch(db, tx, opts, res, progress)
+                pending = future
+        last = submit(batch) if batch else None
+        for future in (pending, last):
+            if future is not None:
+                _write_validated(db, tx, future.result(), opts, matcher, res, reject)
+                if future is pending and last is not None:
+                    _commit_batch(db, tx, opts, res, progress)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def _options(opts: Options) -> dict:
@@ -721,19 +798,29 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
                 db, tx, good, opts, res, reject
             )
         return
+    if opts.kind == "orgs":
+        for item in items:
+            if item.problem:
+                reject(item, item.problem)
+            else:
+                _write_org(db, tx, item, opts, res, reject)
+        return
+    _write_validated(db, tx, _validate(items, stages, tz, now, opts.stage_map), opts, matcher,
+                     res, reject)  # fmt: skip
+
+
+def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
     rows: list[_Row] = []
-    for item in items:
+    for item, outcome in validated:
         if item.problem:
             reject(item, item.problem)
-            continue
-        if item.entity == "orgs" or opts.kind == "orgs":
-            # Company cards in a contacts file become organizations too.
+        elif item.entity == "orgs":  # company cards in a contacts file become organizations
             _write_org(db, tx, item, opts, res, reject)
-            continue
-        try:
-            rows.append(_prepare(item, stages, tz, now, opts.stage_map, matcher.known_user))
-        except ROW_ERRORS as e:
-            reject(item, str(e))
+        elif isinstance(outcome, str):
+            reject(item, outcome)
+        else:
+            _check_owner(outcome, matcher.known_user)
+            rows.append(outcome)
     if rows:
         _write_contacts(db, tx, rows, opts, matcher, res, reject)
 
