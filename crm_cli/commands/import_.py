@@ -50,8 +50,10 @@ def _run(
         line += f" (read as {res.preset})"
     if res.rejects_path:
         line += f"; rejects in {res.rejects_path}"
-    if res.import_id is not None:
+    if res.import_id is not None and res.set_id is not None:
         line += f"; import {res.import_id} (crm import revert {res.import_id} undoes it)"
+    elif res.import_id is not None:
+        line += f"; import {res.import_id} changed nothing"
     note(line)
     if res.dry_run:
         for n, reason in res.sample:
@@ -90,7 +92,8 @@ def _make(kind: str, doc: str):
         ctx: typer.Context,
         file: FileArg,
         fmt: Annotated[
-            str | None, _opt("--format", help="csv, json, ndjson or vcard (default: detected).")
+            str | None,
+            _opt("--format", help="csv, json, ndjson, vcard or ics (default: detected)."),
         ] = None,
         map_: Annotated[
             list[str] | None,
@@ -139,6 +142,14 @@ def _make(kind: str, doc: str):
                 metavar="NAME",
             ),
         ] = None,
+        window: Annotated[
+            str | None,
+            _opt(
+                "--window",
+                help="ics: expand recurring events from..to (default -1y..+30d).",
+                metavar="FROM..TO",
+            ),
+        ] = None,
         lines: Annotated[
             str | None,
             _opt(
@@ -175,7 +186,7 @@ def _make(kind: str, doc: str):
             delimiter=delimiter, dry_run=dry_run, on_duplicate=on_duplicate, rejects=rejects,
             system=system, batch=batch, keep_photos=keep_photos,
             stage_map=imports.parse_stage_map(stage_map),
-            extra={"lines": lines} if lines else {},
+            extra={k: v for k, v in (("lines", lines), ("window", window)) if v},
         )  # fmt: skip
 
     command.__doc__ = doc
@@ -199,7 +210,7 @@ app.command("orgs")(
 for _kind, _doc in [
     ("deals", "Import deals from CSV or JSON (Salesforce Opportunities); stages map by name."),
     ("orders", "Import orders (with --lines for a separate lines file) from CSV or JSON."),
-    ("activities", "Import activities: calendar meetings and to-dos (.ics), or CSV/JSON rows."),
+    ("activities", "Import meetings and to-dos from an iCalendar (.ics) file."),
 ]:
     app.command(_kind)(_make(_kind, _doc))
 
