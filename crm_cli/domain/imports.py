@@ -239,8 +239,8 @@ def _read_json(path: Path) -> Iterator[Item]:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InvalidInput(f"{path.name} is not JSON: {e}") from None
-    if isinstance(data, dict):
-        data = [data]
+    if isinstance(data, dict):  # Salesforce's sObject tree: {"records": [...]}
+        data = data["records"] if isinstance(data.get("records"), list) else [data]
     if not isinstance(data, list):
         raise InvalidInput(f"{path.name} holds JSON {type(data).__name__}, not a list of records")
     for n, rec in enumerate(data, 1):
