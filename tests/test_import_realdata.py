@@ -139,3 +139,20 @@ def test_real_imports_round_trip_through_export(crm, tmp_path):
     )
     strip = lambda rows: sorted(({k: r[k] for k in keys} for r in rows), key=lambda r: r["name"])  # noqa: E731
     assert strip(after) == strip(before)
+
+
+def test_atomic_crm_json_brings_companies_contacts_notes_and_tasks(crm, tmp_path):
+    f = CSV_DIR / "atomic-crm/import-sample.json"
+    _, res, _ = _import(crm, "contacts", f, tmp_path)
+    assert (res["created"], res["rejected"], res["system"]) == (8, 0, "atomic-crm")
+    cave = crm.json("contact", "show", "cave.johnson@aperturescience.com")
+    assert cave["org"] == "Aperture Science" and cave["tags"] == ["science", "vip"]
+    assert cave["emails"][0]["label"] == "work"
+    notes = crm.json("timeline", "cave.johnson@aperturescience.com")
+    assert notes[0]["kind"] == "note" and "combustible lemons" in notes[0]["body"]
+    assert "\n\n" in notes[0]["body"]  # paragraphs kept
+    assert {i["text"] for i in crm.json("followup", "list", "--all")} == {
+        "Send crowbar maintenance kit", "Schedule moon rock conversion demo",
+    }  # fmt: skip
+    _, again, _ = _import(crm, "contacts", f, tmp_path)
+    assert again["created"] == 0 and again["updated"] == 0

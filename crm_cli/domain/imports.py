@@ -162,7 +162,7 @@ def _open(opts: Options, path: Path, fmt: str) -> _Source:
     if fmt == "ndjson":
         return _Source(_read_ndjson(path))
     if fmt == "json":
-        return _Source(_read_json(path))
+        return _open_json(path)
     if fmt == "ics":
         import importlib
 
@@ -234,11 +234,17 @@ def _read_ndjson(path: Path) -> Iterator[Item]:
             yield Item(n, line, record=rec)
 
 
-def _read_json(path: Path) -> Iterator[Item]:
+def _open_json(path: Path) -> _Source:
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InvalidInput(f"{path.name} is not JSON: {e}") from None
+    if isinstance(data, dict) and isinstance(data.get("contacts"), list) and set(data) <= _ATOMIC:
+        return _Source(_atomic_items(data), preset="atomic-crm")
+    return _Source(_json_items(path, data))
+
+
+def _json_items(path: Path, data) -> Iterator[Item]:
     if isinstance(data, dict):  # Salesforce's sObject tree: {"records": [...]}
         data = data["records"] if isinstance(data.get("records"), list) else [data]
     if not isinstance(data, list):
@@ -249,6 +255,124 @@ def _read_json(path: Path) -> Iterator[Item]:
             yield Item(n, raw, problem=f"expected a JSON object, not {type(rec).__name__}")
         else:
             yield Item(n, raw, record=rec)
+
+
+_ATOMIC = {"sales", "companies", "contacts", "notes", "tasks", "deals", "tags"}
+
+
+def _text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | dict):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
+
+
+def _atomic_items(data: dict) -> Iterator[Item]:
+    """Atomic CRM's JSON import format: companies become organizations, contacts contacts
+    (linked to their company), notes note activities and tasks follow-ups on those contacts."""
+    from crm_cli.io import mapping
+
+    sales = {s.get("id"): " ".join(p for p in (s.get("first_name"), s.get("last_name")) if p)
+             for s in data.get("sales") or [] if isinstance(s, dict)}  # fmt: skip
+    companies = {}
+    n = 0
+    for c in data.get("companies") or []:
+        n += 1
+        raw = json.dumps(c, ensure_ascii=False)
+        if not isinstance(c, dict) or not c.get("name"):
+            yield Item(n, raw, problem="an Atomic CRM company needs a name", entity="orgs")
+            continue
+        companies[c.get("id")] = c["name"]
+        fields = {k: _text(c[k]) for k in ("linkedin_url", "revenue", "tax_identifier", "address",
+                                            "zipcode", "city", "stateAbbr", "country") if c.get(k)}  # fmt: skip
+        yield Item(n, raw, entity="orgs", record={
+            "name": c["name"], "industry": _text(c.get("sector")) or None,
+            "size": _text(c.get("size")) or None, "domain": c.get("website") or None,
+            "phones": [c["phone_number"]] if c.get("phone_number") else [],
+            "fields": fields, "external_id": f"company:{c.get('id')}",
+        })  # fmt: skip
+    for c in data.get("contacts") or []:
+        n += 1
+        raw = json.dumps(c, ensure_ascii=False)
+        if not isinstance(c, dict):
+            yield Item(n, raw, problem="expected a JSON object")
+            continue
+        lists = {k: c[k] for k in ("tags", "emails", "phones") if isinstance(c.get(k), list)}
+        values = {k: _text(v) for k, v in c.items() if k not in lists}
+        if c.get("company_id") in companies:
+            values["company"] = companies[c["company_id"]]
+        if c.get("sales_id") in sales:
+            values["sales"] = sales[c["sales_id"]]
+        _, columns = mapping.detect(list(values), "contacts")
+        try:
+            record = mapping.build(values, columns, "contacts")
+        except InvalidInput as e:
+            yield Item(n, raw, problem=str(e))
+            continue
+        record["external_id"] = _text(c.get("id")) or None
+        for key, inner in (("emails", "email"), ("phones", "number")):
+            if key in lists:
+                record[key] = [
+                    {"value": _text(x.get(inner)), "label": _text(x.get("type")).lower() or None}
+                    for x in lists[key] if isinstance(x, dict) and x.get(inner)
+                ]  # fmt: skip
+        if "tags" in lists:
+            record["tags"] = [_text(t) for t in lists["tags"] if t]
+        yield Item(n, raw, record=record)
+    for key, entity in (("notes", "notes"), ("tasks", "tasks")):
+        for x in data.get(key) or []:
+            n += 1
+            raw = json.dumps(x, ensure_ascii=False)
+            if not isinstance(x, dict) or not x.get("text") or x.get("contact_id") is None:
+                yield Item(n, raw, problem=f"an Atomic CRM {key[:-1]} needs text and a contact_id",
+                           entity=entity)  # fmt: skip
+                continue
+            yield Item(n, raw, entity=entity, record={
+                "contact": _text(x["contact_id"]), "text": x["text"],
+                "date": x.get("date") or x.get("due_date"), "done": bool(x.get("done_date")),
+            })  # fmt: skip
+
+
+def _write_attached(
+    db: Db, tx: Transaction, item: Item, opts: Options, res: Result, reject
+) -> None:
+    """An Atomic CRM note (a note activity) or task (a follow-up) on an imported contact."""
+    import hashlib as _h
+
+    from crm_cli.domain import activities, dates
+
+    rec = item.record or {}
+    found = store.by_external_ids(db, opts.system, "contacts", [rec["contact"]]).get(rec["contact"])
+    if found is None:
+        reject(item, f"no imported contact with id {rec['contact']}")
+        return
+    entity = "activities" if item.entity == "notes" else "followups"
+    key = f"{item.entity}:{rec['contact']}:" + _h.sha256(
+        f"{rec['text']}|{rec['date']}".encode()).hexdigest()[:16]  # fmt: skip
+    if store.external_rows(db, opts.system, entity, [key]):
+        res.unchanged += 1
+        return
+    try:
+        with transaction(db, "import row"):
+            at = dates.to_db(dates.parse_when(rec["date"])) if rec.get("date") else tx.at
+            if item.entity == "notes":
+                rid = activities.write(db, tx, "note", contact_ids=[found], body=rec["text"],
+                                       occurred_at=at)  # fmt: skip
+            else:
+                rid = tx.insert("followups", {
+                    "text": validate.text(rec["text"]), "due_at": at,
+                    "status": "done" if rec.get("done") else "open",
+                    "done_at": tx.at if rec.get("done") else None, "contact_id": found,
+                    "assignee_id": tx.actor_id, "created_at": tx.at, "updated_at": tx.at,
+                })  # fmt: skip
+            _link_external(db, tx, opts.system, key, rid, entity=entity)
+    except ROW_ERRORS as e:
+        reject(item, str(e))
+        return
+    res.created += 1
 
 
 def _read_vcard(path: Path, keep_photos: bool = False) -> Iterator[Item]:
@@ -378,7 +502,7 @@ def _validate(items: list[Item], stages, tz, now, stage_map) -> list[tuple[Item,
     reason it is bad, or None for an item the main process handles (problems, org cards)."""
     out: list[tuple[Item, Any]] = []
     for item in items:
-        if item.problem or item.entity == "orgs":
+        if item.problem or item.entity != "contacts":
             out.append((item, None))
             continue
         try:
@@ -811,11 +935,14 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
 
 def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
     rows: list[_Row] = []
+    attached: list[Item] = []
     for item, outcome in validated:
         if item.problem:
             reject(item, item.problem)
         elif item.entity == "orgs":  # company cards in a contacts file become organizations
             _write_org(db, tx, item, opts, res, reject)
+        elif item.entity in ("notes", "tasks"):
+            attached.append(item)
         elif isinstance(outcome, str):
             reject(item, outcome)
         else:
@@ -823,6 +950,8 @@ def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
             rows.append(outcome)
     if rows:
         _write_contacts(db, tx, rows, opts, matcher, res, reject)
+    for item in attached:  # after the contacts they belong to
+        _write_attached(db, tx, item, opts, res, reject)
 
 
 # ---------------------------------------------------------------- organizations
