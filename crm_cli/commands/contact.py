@@ -22,6 +22,7 @@ from crm_cli.commands._common import (
     parse_sort,
 )
 from crm_cli.commands.dupes import contact_dupes_cmd
+from crm_cli.commands.merge import contact_merge_cmd
 from crm_cli.domain import contacts, selectors
 from crm_cli.errors import InvalidInput
 
@@ -370,3 +371,4 @@ def cadence_cmd(
 
 
 app.command("dupes")(contact_dupes_cmd)
+app.command("merge")(contact_merge_cmd)

@@ -22,6 +22,7 @@ from crm_cli.commands._common import (
     parse_sort,
 )
 from crm_cli.commands.dupes import org_dupes_cmd
+from crm_cli.commands.merge import org_merge_cmd
 from crm_cli.domain import orgs, selectors
 
 app = noun_app("Organizations: add, show, list, edit, delete.")
@@ -172,3 +173,4 @@ def delete_cmd(
 
 
 app.command("dupes")(org_dupes_cmd)
+app.command("merge")(org_merge_cmd)
