@@ -67,7 +67,7 @@ def test_dry_run_writes_nothing(crm, ndjson, tmp_path, monkeypatch):
     assert r.exit_code == 11
     res = json.loads(r.stdout)
     assert res["dry_run"] and res["created"] == 3 and res["rejected"] == 3
-    assert "line 3:" in r.stderr and "would create" in r.stderr
+    assert "line 3:" in r.stderr and "would make 3 created" in r.stderr
     assert crm.json("contact", "list") == []
     assert not list(tmp_path.glob("*.rejects.csv"))
     assert crm.json("import", "list") == []
@@ -161,6 +161,20 @@ def test_bad_files_are_clear_errors(crm, tmp_path):
     crm.fails("import", "contacts", str(empty), "--format", "xls", code=1)
 
 
+def _processes_reading(path) -> list[int]:
+    """Pids whose command line names this file (Linux /proc)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if str(path).encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
 def test_killed_import_keeps_whole_batches_rerun_finishes_and_revert_removes_it(crm, tmp_path):
     n = 3000
     f = _write(tmp_path / "many.ndjson",
@@ -181,6 +195,11 @@ def test_killed_import_keeps_whole_batches_rerun_finishes_and_revert_removes_it(
         time.sleep(0.01)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
+    # The validation worker goes with it (no orphan holding the database open).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _processes_reading(f):
+        time.sleep(0.05)
+    assert not _processes_reading(f)
     with sqlite3.connect(db) as c:
         count = c.execute("SELECT count(*) FROM contacts").fetchone()[0] - 1
         emails = c.execute("SELECT count(*) FROM emails").fetchone()[0] - 1
@@ -223,3 +242,34 @@ def test_import_orgs_matches_by_system_id_then_name(crm, tmp_path):
     res = json.loads(crm("import", "orgs", str(renamed), "--system", "sf", "--json").stdout)
     assert (res["created"], res["updated"]) == (0, 1)  # the same organization, by its Salesforce id
     assert crm.json("org", "show", "Acme Spain SL")["city"] == "Valencia"
+
+
+def test_rows_without_keys_are_told_apart_by_everything_they_say(crm, tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("Name,Email,Phone,Zip,Loyalty ID\nJohn Smith,,,02110,0001\nJohn Smith,,,90210,0002\n",
+                 encoding="utf-8")  # fmt: skip
+    res = json.loads(crm("import", "contacts", str(f), "--json").stdout)
+    assert res["created"] == 2
+    zips = sorted(c["postal_code"] for c in crm.json("contact", "list"))
+    assert zips == ["02110", "90210"]
+    again = json.loads(crm("import", "contacts", str(f), "--json").stdout)
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
+
+
+def test_a_row_whose_keys_point_at_two_contacts_is_rejected(crm, tmp_path):
+    crm("contact", "add", "Ann One", "-e", "ann@x.com")
+    crm("contact", "add", "Bob Two", "-e", "bob@x.com")
+    f = tmp_path / "m.csv"
+    f.write_text('Name,Email,City\nMerged Person,"ann@x.com;bob@x.com",Rome\n', encoding="utf-8")
+    r = crm("import", "contacts", str(f), "--rejects", str(tmp_path / "r.csv"), ok=False)
+    assert r.exit_code == 1  # nothing imported
+    (row,) = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert "several contacts" in row["reason"] and "merge" in row["reason"]
+    assert crm.json("contact", "show", "ann@x.com")["name"] == "Ann One"
+
+
+def test_import_option_errors_fail_once(crm, tmp_path, ndjson):
+    crm.fails("import", "activities", str(ndjson), code=1)  # calendars only
+    crm.fails("import", "orders", str(ndjson), "--lines", str(tmp_path / "nofile.csv"), code=3)
+    err = crm.fails("import", "contacts", str(ndjson), "--stage-map", "warm=hot", code=1)
+    assert "hot" in err.stderr and "lead" in err.stderr

@@ -46,7 +46,8 @@ def export_cmd(
     kind = exports.check_format(entity, fmt)
     if vcard_version not in ("4.0", "3.0"):
         raise InvalidInput(f"--vcard-version must be 4.0 or 3.0, not '{vcard_version}'")
-    rows, keys = exports.records(open_db(ctx, must_exist=True), entity, filters)
+    db = open_db(ctx, must_exist=True)
+    rows, keys = exports.records(db, entity, filters)
     if kind == "csv":
         data = _csv(rows, keys, bom).encode("utf-8")
     elif kind == "json":
@@ -61,6 +62,7 @@ def export_cmd(
     else:
         from crm_cli.io import ics
 
+        rows = exports.with_emails(db, entity, rows)
         if entity == "followups":
             data = ics.write_calendar(rows, [])
         else:
@@ -92,14 +94,25 @@ def _csv(rows: list[dict], keys, bom: bool) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(keys)
     for r in rows:
-        w.writerow([guard(cell(r.get(k))) for k in keys])
+        w.writerow([guard(_labelled_cell(r.get(k)) if k in ("emails", "phones") else cell(r.get(k)))
+                    for k in keys])  # fmt: skip
     return out.getvalue()
+
+
+def _labelled_cell(items) -> str:
+    """Emails and phones as 'label=value; …', phones as typed (extensions kept): the
+    importer reads them back exactly."""
+    return "; ".join(_labelled(i) for i in items or ())
+
+
+def _labelled(i: dict) -> str:
+    value = i.get("raw") or i["value"]
+    return f"{i['label']}={value}" if i.get("label") else value
 
 
 def _vcard_record(r: dict, entity: str) -> dict:
     """A contact's or organization's --json shape as the vCard writer's record."""
-    labelled = lambda items: [f"{i['label']}={i['value']}" if i.get("label") else i["value"]  # noqa: E731
-                              for i in items]  # fmt: skip
+    labelled = lambda items: [_labelled(i) for i in items]  # noqa: E731
     if entity == "orgs":
         return {"kind": "org", "name": r["name"], "domain": r["domain"],
                 "phones": labelled(r["phones"]), "tags": r["tags"], "street": r["street"],

@@ -41,11 +41,16 @@ def _run(
         res = imports.run(db, opts, progress=tick)
     if json_:
         print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
-    what = "would create" if res.dry_run else "created"
-    line = (
-        f"{'dry run: ' if res.dry_run else ''}{kind} from {file}: {res.created} {what},"
-        f" {res.updated} updated, {res.unchanged} unchanged, {res.rejected} rejected"
-    )
+    if res.dry_run:
+        line = (
+            f"dry run: {kind} from {file} would make {res.created} created, {res.updated} updated,"
+            f" {res.unchanged} unchanged, {res.rejected} rejected (nothing was written)"
+        )
+    else:
+        line = (
+            f"{kind} from {file}: {res.created} created, {res.updated} updated,"
+            f" {res.unchanged} unchanged, {res.rejected} rejected"
+        )
     if res.preset:
         line += f" (read as {res.preset})"
     if res.rejects_path:

@@ -58,3 +58,26 @@ def check_format(entity: str, fmt: str) -> str:
     if f not in FORMATS[entity]:
         raise InvalidInput(f"{entity} export as {', '.join(FORMATS[entity])}, not '{fmt}'")
     return f
+
+
+def with_emails(db: Db, entity: str, rows: list[dict]) -> list[dict]:
+    """Calendar rows with each person's primary email, so an ATTENDEE is a mailto: that
+    calendars (and our own importer) recognise."""
+    from crm_cli.storage import contacts as contact_store
+
+    if entity == "followups":
+        ids = [r["contact_id"] for r in rows if r.get("contact_id")]
+    else:
+        ids = [c["id"] for r in rows for c in r.get("contacts") or ()]
+    emails = {
+        cid: (e[0]["value"] if e else None) for cid, e in contact_store.emails_of(db, ids).items()
+    }
+    out = []
+    for r in rows:
+        r = dict(r)
+        if entity == "followups":
+            r["contact_email"] = emails.get(r.get("contact_id"))
+        else:
+            r["contacts"] = [{**c, "email": emails.get(c["id"])} for c in r.get("contacts") or ()]
+        out.append(r)
+    return out

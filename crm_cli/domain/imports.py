@@ -177,6 +177,9 @@ def _open_csv(opts: Options, path: Path) -> _Source:
     f = csv_in.open_csv(path, encoding=opts.encoding, delimiter=opts.delimiter,
                         skip_lines=opts.skip_lines)  # fmt: skip
     preset, columns = mapping.detect(f.header, opts.kind)
+    own = _own_export(f.header, opts.kind) and not opts.columns
+    if own:
+        preset = "crm"
     if opts.columns:
         columns = {**columns, **opts.columns}
         unknown = set(opts.columns) - set(f.header)
@@ -195,15 +198,53 @@ def _open_csv(opts: Options, path: Path) -> _Source:
                 )
                 continue
             try:  # build() also strips our exporter's formula guard
-                record = mapping.build(
-                    row.values, columns, opts.kind, ignore_unknown=opts.ignore_unknown
-                )
+                if own:
+                    record = _own_record(row.values, opts.kind)
+                else:
+                    record = mapping.build(
+                        row.values, columns, opts.kind, ignore_unknown=opts.ignore_unknown
+                    )
             except InvalidInput as e:
                 yield Item(row.line, row.raw, problem=str(e), cells=cells)
                 continue
             yield Item(row.line, row.raw, record=record, cells=cells)
 
     return _Source(items(), header=f.header, delimiter=f.delimiter, preset=preset)
+
+
+# The columns `crm export contacts|orgs --format csv` always writes: a file with them all is
+# our own export, read back exactly (labelled emails and phones, JSON custom fields).
+_OWN_HEADERS = {
+    "contacts": {"id", "name", "first_name", "last_name", "emails", "phones", "tags", "custom",
+                 "social", "created_at", "updated_at"},
+    "orgs": {"id", "name", "domain", "phones", "tags", "custom", "people_count", "created_at"},
+}  # fmt: skip
+_LIST_CELLS = ("emails", "phones", "tags")
+
+
+def _own_export(header: list[str], kind: str) -> bool:
+    return kind in _OWN_HEADERS and _OWN_HEADERS[kind] <= set(header)
+
+
+def _own_record(values: dict[str, str], kind: str) -> dict:
+    """A row of our own CSV export as the record --json would have given."""
+    from crm_cli.io.csv_in import unguard
+
+    rec: dict[str, Any] = {}
+    for key, cell in values.items():
+        value = unguard(cell)
+        if key in _LIST_CELLS:
+            rec[key] = [v.strip() for v in value.split("; ") if v.strip()]
+        elif key in ("custom", "social"):
+            try:
+                rec[key] = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError:
+                raise InvalidInput(f"'{key}' is not the JSON object our export writes") from None
+        elif key == "id":
+            rec["external_id"] = value or None
+        else:
+            rec[key] = value if value != "" else None
+    return rec
 
 
 def _cells(raw: str, delimiter: str) -> list[str]:
@@ -484,8 +525,10 @@ def _prepare(item: Item, stages: list[str], tz, now, stage_map: dict[str, str]) 
         else:  # another tool's stage ('warm'): kept, not lost, and the row is not rejected
             rec.pop("stage")
             rec["fields"] = {**(rec.get("fields") or {}), "stage": stage.strip()}
-    for key in [k for k in rec if k.endswith("_ref")]:  # links to other systems' records
-        rec.pop(key, None)
+    for key in [k for k in rec if k.endswith("_ref")]:  # links to other systems' records:
+        ref = rec.pop(key)  # kept as custom fields (Chinook's SupportRepId: owner_ref)
+        if ref not in (None, ""):
+            rec["fields"] = {**(rec.get("fields") or {}), key: str(ref)}
     photo = rec.pop("photo", None)
     if photo:  # kept only with --keep-photos: a data: URI or a URL, as a custom field
         rec["fields"] = {**(rec.get("fields") or {}), "photo": photo}
@@ -524,6 +567,11 @@ def _check_owner(row: _Row, known_user: Callable[[str], bool]) -> None:
         row.given.add("custom")
 
 
+def _name_key(name, org, city, postal_code) -> str:
+    """The identity of a row with no id, email or phone: everything it says, folded."""
+    return "\x00".join((x or "").casefold().strip() for x in (name, org, city, postal_code))
+
+
 class _Matcher:
     """Finds the existing contact a row stands for, by the keys an import declares."""
 
@@ -543,9 +591,9 @@ class _Matcher:
         keys += [("email", v) for v, _ in row.draft.emails]
         if not row.draft.emails:  # a phone is shared by households and offices: a weaker key
             keys += [("phone", v) for v, _, _ in row.draft.phones if v.startswith("+")]
-        if not keys:  # only a row with no id, email or phone is matched by name
-            name = row.draft.row["name"]
-            keys.append(("name", f"{name.casefold()}\x00{(row.draft.org or '').casefold()}"))
+        if not keys:  # a row with no id, email or phone: matched by all it says about itself
+            keys.append(("name", _name_key(row.draft.row["name"], row.draft.org,
+                                           row.draft.row.get("city"), row.draft.row.get("postal_code"))))  # fmt: skip
         return keys
 
     def match(self, rows: list[_Row]) -> list[int | None | str]:
@@ -561,28 +609,32 @@ class _Matcher:
         )  # fmt: skip
         named: dict[str, list[int]] = {}
         for r in store.contacts_by_names(db, [r.draft.row["name"] for r in rows]):
-            named.setdefault(f"{r['name'].casefold()}\x00{(r['org'] or '').casefold()}", []).append(
-                r["id"]
-            )
+            key = _name_key(r["name"], r["org"], r["city"], r["postal_code"])
+            named.setdefault(key, []).append(r["id"])
+        lookups = {"ext": lambda v: [exts[v]] if v in exts else [], "email": emails.get,
+                   "phone": phones.get, "name": named.get}  # fmt: skip
         out: list[int | None | str] = []
         for row in rows:
-            found: int | None | str = None
+            # Every key the row has must lead to the same contact: an email of one person and
+            # an id of another is not an update of either, it is a row to look at.
+            hits: dict[int, list[str]] = {}
             for kind, value in self._keys(row):
+                shown = f"{kind} {value.split(chr(0))[0]}" if kind != "ext" else f"id {value}"
                 if (kind, value) in self.seen:
-                    found = self.seen[(kind, value)]
-                    break
-                ids = {"ext": lambda v: [exts[v]] if v in exts else [], "email": emails.get,
-                       "phone": phones.get, "name": named.get}[kind](value) or []  # fmt: skip
-                if len(ids) > 1:
-                    what = {"email": "email", "phone": "phone", "name": "name"}.get(kind, kind)
-                    shown = value.split("\x00")[0]
-                    found = (f"{what} {shown} matches contacts {', '.join(map(str, ids[:5]))};"
-                             " merge them first or import with --on-duplicate create")  # fmt: skip
-                    break
-                if ids:
-                    found = ids[0]
-                    break
-            out.append(found)
+                    hits.setdefault(self.seen[(kind, value)], []).append(shown)
+                    continue
+                for cid in lookups[kind](value) or []:
+                    hits.setdefault(cid, []).append(shown)
+            if not hits:
+                out.append(None)
+            elif len(hits) == 1:
+                out.append(next(iter(hits)))
+            else:
+                listed = "; ".join(
+                    f"contact {cid} by {', '.join(w)}" for cid, w in list(hits.items())[:5]
+                )
+                out.append(f"matches several contacts ({listed}); merge them first"
+                           " (crm contact merge) or import with --on-duplicate create")  # fmt: skip
         return out
 
 
@@ -735,6 +787,20 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
     if not os.access(path, os.R_OK):
         raise InvalidInput(f"cannot read {opts.path}: permission denied")
     fmt = detect_format(path, opts.fmt)
+    if opts.kind == "activities" and fmt != "ics":
+        raise InvalidInput(
+            f"activities are imported from iCalendar (.ics) files, not {fmt}: {path.name}"
+        )
+    lines_file = opts.extra.get("lines")
+    if lines_file is not None and not Path(lines_file).expanduser().is_file():
+        raise NotFound(f"no file {lines_file} (given with --lines)")
+    if opts.stage_map and opts.kind == "contacts":
+        known = {s.casefold() for s in settings.stages(db)}
+        bad = sorted({v for v in opts.stage_map.values() if v.casefold() not in known})
+        if bad:
+            raise InvalidInput(
+                f"--stage-map onto unknown stage(s) {', '.join(bad)}; stages: {', '.join(settings.stages(db))}"
+            )
     source = _open(opts, path, fmt)
     system = opts.system or source.preset or f"file:{path.name}"
     opts.system = system
@@ -816,6 +882,20 @@ def _commit_batch(db: Db, tx: Transaction, opts: Options, res: Result, progress)
         tx.checkpoint()
 
 
+def _die_with_parent() -> None:
+    """In the validation worker: end when the import process ends, even by kill -9 (Linux)."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 class _Now:
     """A finished computation with the interface of a future (no worker process)."""
 
@@ -839,7 +919,9 @@ def _pipelined(db, tx, items, opts, matcher, res, reject, stages, tz, now, progr
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
+            )
         if pool is None:
             return _Now(_validate(chunk, stages, tz, now, opts.stage_map))
         return pool.submit(_validate, chunk, stages, tz, now, opts.stage_map)
@@ -882,14 +964,13 @@ def _bookkeep(db: Db, res: Result) -> None:
 def _finish(db: Db, res: Result, status: str) -> None:
     """Record how the run ended (its own small write, after the import's change set)."""
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
-        _bookkeep(db, res)
-        store.update(db, res.import_id, {"status": status, "finished_at": db.clock(),
-                                         "rejects_path": res.rejects_path})  # fmt: skip
-        db.conn.execute("COMMIT")
+        store.finish(db, res.import_id, {
+            "rows_read": res.rows, "created": res.created, "updated": res.updated,
+            "unchanged": res.unchanged, "rejected": res.rejected, "status": status,
+            "finished_at": db.clock(), "rejects_path": res.rejects_path,
+        })  # fmt: skip
     except Exception:  # bookkeeping must never hide the import's own outcome
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        pass
 
 
 def _known_user(db: Db) -> Callable[[str], bool]:
@@ -959,6 +1040,14 @@ def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
 _ORG_TEXT = ("industry", "size", "street", "city", "region", "postal_code", "country")
 
 
+def _labelled(item) -> str:
+    """A phone or email as text: 'label=value' from the {value, raw, label} objects we print."""
+    if isinstance(item, dict):
+        value = item.get("raw") or item.get("value") or ""
+        return f"{item['label']}={value}" if item.get("label") else value
+    return str(item)
+
+
 def _org_fields(rec: dict) -> list[str]:
     fields = {**(rec.get("custom") or {}), **(rec.get("fields") or {})}
     if not isinstance(fields, dict):
@@ -984,10 +1073,11 @@ def _write_org(db: Db, tx: Transaction, item: Item, opts: Options, res: Result, 
         if not name:
             raise InvalidInput("an organization needs a name")
         unknown = set(rec) - {"name", "domain", "phones", "tags", "fields", "custom", "owner",
-                              "kind", "id", "created_at", "updated_at", *_ORG_TEXT}  # fmt: skip
+                              "kind", "id", "created_at", "updated_at", "owner_id",
+                              "people_count", "people", *_ORG_TEXT}  # fmt: skip
         if unknown:
             raise InvalidInput(f"unknown key {', '.join(sorted(map(repr, unknown)))}")
-        phones = [p for p in (rec.get("phones") or []) if isinstance(p, str)]
+        phones = [_labelled(p) for p in (rec.get("phones") or []) if p]
         tags = rec.get("tags") or []
         tags = [tags] if isinstance(tags, str) else tags
         text = {k: rec.get(k) for k in _ORG_TEXT if rec.get(k) not in (None, "")}

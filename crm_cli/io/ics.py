@@ -55,6 +55,9 @@ def write_calendar(followups: Iterable[dict], meetings: Iterable[dict]) -> bytes
         about = ", ".join(x for x in (f.get("contact"), f.get("org"), f.get("deal")) if x)
         if about:
             todo.add("description", about)
+        if f.get("contact_email"):
+            todo.add("attendee", f"mailto:{f['contact_email']}",
+                     parameters={"CN": f.get("contact") or f["contact_email"]})  # fmt: skip
         if f.get("rule"):
             todo.add("rrule", vRecur.from_ical(_utc_until(f["rule"])))
         cal.add_component(todo)
@@ -69,6 +72,7 @@ def write_calendar(followups: Iterable[dict], meetings: Iterable[dict]) -> bytes
         if a.get("body"):
             ev.add("description", a["body"])
         for c in a.get("contacts") or ():
-            ev.add("attendee", f"urn:crm:contact:{c['id']}", parameters={"CN": c["name"]})
+            who = f"mailto:{c['email']}" if c.get("email") else f"urn:crm:contact:{c['id']}"
+            ev.add("attendee", who, parameters={"CN": c["name"]})
         cal.add_component(ev)
     return cal.to_ical()

@@ -74,7 +74,8 @@ def contacts_by_names(db: Db, names: Iterable[str]) -> list[dict]:
     """Contacts whose name equals one of these (ASCII case-insensitively), with their org name."""
     return fetch_all(
         db,
-        """SELECT c.id, c.name, o.name AS org FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id
+        """SELECT c.id, c.name, o.name AS org, c.city, c.postal_code
+           FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id
            WHERE c.name IN (SELECT value FROM json_each(?)) ORDER BY c.id""",
         (json.dumps(sorted(set(names))),),
     )
@@ -125,3 +126,14 @@ def set_has_changes(db: Db, set_id: int) -> bool:
     from crm_cli.storage.changes import has_changes
 
     return has_changes(db, set_id)
+
+
+def finish(db: Db, import_id: int, values: dict) -> None:
+    """Record how a run ended, in a small transaction of its own (after the import's set)."""
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+        update(db, import_id, values)
+        db.conn.execute("COMMIT")
+    finally:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
