@@ -273,3 +273,21 @@ def test_import_option_errors_fail_once(crm, tmp_path, ndjson):
     crm.fails("import", "orders", str(ndjson), "--lines", str(tmp_path / "nofile.csv"), code=3)
     err = crm.fails("import", "contacts", str(ndjson), "--stage-map", "warm=hot", code=1)
     assert "hot" in err.stderr and "lead" in err.stderr
+
+
+def test_a_dry_run_blocks_no_other_writer(crm, tmp_path):
+    f = _write(tmp_path / "many.ndjson",
+               [{"name": f"P {i}", "emails": [f"p{i}@example.es"]} for i in range(30000)])  # fmt: skip
+    crm("contact", "add", "Before")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "crm_cli", "import", "contacts", str(f), "--dry-run", "--batch", "100"],
+        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    crm("contact", "add", "Meanwhile")
+    waited = time.monotonic() - t0
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert waited < 1.0 and "would make 30000 created" in err
+    assert sorted(c["name"] for c in crm.json("contact", "list")) == ["Before", "Meanwhile"]

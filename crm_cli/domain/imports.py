@@ -773,6 +773,9 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
     """Import a file; return the counts. Bad rows go to the reject file, not into the database."""
     from crm_cli.domain import dates
 
+    if opts.dry_run and not opts.state.get("on_copy"):
+        return _dry_run_on_copy(db, opts, progress)
+
     if opts.kind not in KINDS:
         raise InvalidInput(f"cannot import '{opts.kind}' yet; kinds: {', '.join(KINDS)}")
     if opts.on_duplicate not in ON_DUPLICATE:
@@ -946,6 +949,28 @@ def _pipelined(db, tx, items, opts, matcher, res, reject, stages, tz, now, progr
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+
+
+def _dry_run_on_copy(db: Db, opts: Options, progress) -> Result:
+    """A dry run does everything on a private copy of the database and throws it away, so
+    the counts are exact and no other writer waits on it."""
+    import shutil
+    import tempfile
+
+    from crm_cli.storage.db import open_db
+
+    tmp = Path(tempfile.mkdtemp(prefix="crm-dry-run-"))
+    try:
+        store.copy_to(db, tmp / "copy.db")
+        copy = open_db(tmp / "copy.db")
+        copy.actor, copy.command, copy.clock = db.actor, db.command, db.clock
+        opts.state["on_copy"] = True
+        try:
+            return run(copy, opts, progress=progress)
+        finally:
+            copy.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _options(opts: Options) -> dict:

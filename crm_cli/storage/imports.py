@@ -137,3 +137,14 @@ def finish(db: Db, import_id: int, values: dict) -> None:
     finally:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
+
+
+def copy_to(db: Db, target) -> None:
+    """Copy the database to a new file with SQLite's online backup (readers and writers go on)."""
+    import sqlite3
+
+    dst = sqlite3.connect(str(target))
+    try:
+        db.conn.backup(dst)
+    finally:
+        dst.close()
