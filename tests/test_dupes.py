@@ -95,6 +95,99 @@ def test_orgs_street_abbreviations_and_short_phone():
     assert c.ids == (1, 2) and "same address" in c.reasons and "same phone" in c.reasons
 
 
+def test_hyphenated_given_name_spaced_joined_or_split_elsewhere():
+    # 'Jean Luc Picard' typed as one string splits as first 'Jean', last 'Luc Picard'.
+    r = [person(1, "Jean-Luc", "Picard", org="Starfleet"),
+         person(2, "Jean", "Luc Picard", org="Starfleet"),
+         person(3, "Jeanluc", "Picard", org="Starfleet"),
+         person(4, "JEAN LUC", "PICARD", org="Starfleet")]  # fmt: skip
+    (c,) = clusters(person_candidates(r), T)
+    assert c.ids == (1, 2, 3, 4)
+    p = dupes.person_score(r[0], r[1])
+    assert p.score >= T and "same full name" in p.reasons
+
+
+def test_apostrophe_and_hyphen_in_surnames_as_separator_or_joined():
+    r = [person(1, "Sean", "O'Brien", city="Cork"), person(2, "Seán", "O Brien", city="Cork"),
+         person(3, "Ana", "García-López", city="Madrid"),
+         person(4, "Ana", "Garcia Lopez", city="Madrid")]  # fmt: skip
+    assert linked(r, 1, 2) and linked(r, 3, 4) and not linked(r, 1, 3)
+
+
+def test_split_elsewhere_with_different_person_evidence_kept_apart():
+    r = [person(1, "Jean-Luc", "Picard", city="Paris", birthday="1940-07-13"),
+         person(2, "Jean", "Luc Picard", city="Lyon", birthday="1972-01-02")]  # fmt: skip
+    assert not linked(r, 1, 2)
+
+
+def test_swapped_full_name_in_same_city_reported_by_default():
+    a = person(1, "Maria", "Garcia", city="Sevilla")
+    b = person(2, "Garcia", "Maria", city="Sevilla")
+    p = dupes.person_score(a, b)
+    assert p.score >= T and "swapped first/last" in p.reasons and "same name" in p.reasons
+    assert linked([a, b], 1, 2)
+
+
+def test_swapped_full_name_with_contradicting_evidence_not_reported():
+    for mine, theirs in (
+        ({"city": "Sevilla"}, {"city": "Bilbao"}),
+        ({"city": "Sevilla", "birthday": "1980-02-03"}, {"city": "Sevilla", "birthday": "1955-11-30"}),
+        ({"city": "Sevilla", "emails": ["maria@a.example"], "phones": ["+34600111222"]},
+         {"city": "Sevilla", "emails": ["mg@b.example"], "phones": ["+34699888777"]}),
+    ):  # fmt: skip
+        a, b = person(1, "Maria", "Garcia", **mine), person(2, "Garcia", "Maria", **theirs)
+        assert dupes.person_score(a, b).score < T and not linked([a, b], 1, 2), theirs
+
+
+def org(id, name, **kw):
+    return {"id": id, "name": name, **kw}
+
+
+def test_orgs_equal_name_after_case_punctuation_and_legal_form():
+    r = [org(1, "Acme Inc."), org(2, "ACME, Inc"), org(3, "Globex LLC")]
+    (c,) = clusters(org_candidates(r), T)
+    assert c.ids == (1, 2) and "same name" in c.reasons
+    assert dupes.org_score(r, 0, 1).score >= T
+    for a, b in [("Talleres Pérez S.L.", "TALLERES PEREZ, SL"), ("Müller GmbH", "Muller"),
+                 ("Coca-Cola S.A.", "CocaCola SA"), ("Initech LLC", "Initech, L.L.C."),
+                 ("Bar GmbH & Co. KG", "Bar"), ("Hooli Ltd.", "Hooli Limited")]:  # fmt: skip
+        assert dupes.org_score([org(1, a), org(2, b)], 0, 1).score >= T, (a, b)
+
+
+def test_orgs_equal_name_contradicted_by_another_field_not_reported():
+    for field, mine, theirs in (
+        ("street", "1 Main St", "900 Elm Avenue"),
+        ("city", "Springfield", "Shelbyville"),
+        ("phones", ["5551234567"], ["5559876543"]),
+    ):
+        r = [org(1, "Acme Inc.", **{field: mine}), org(2, "ACME, Inc", **{field: theirs})]
+        assert dupes.org_score(r, 0, 1).score < T, field
+        assert clusters(org_candidates(r), T) == []
+
+
+def test_orgs_name_shared_by_many_records_counts_less():
+    one = dupes.org_score([org(1, "Acme"), org(2, "Acme Inc")], 0, 1).score
+    chain = [org(i, "Acme Inc") for i in range(1, 11)]
+    assert dupes.org_score(chain, 0, 1).score < one
+
+
+def test_cli_hyphenated_names_and_legal_forms(crm):
+    crm("contact", "add", "Jean-Luc Picard", "--org", "Starfleet")
+    crm("contact", "add", "Jean Luc Picard", "--org", "Starfleet")
+    crm("contact", "add", "Maria Garcia", "--city", "Sevilla")
+    crm("contact", "add", "Garcia Maria", "--city", "Sevilla")
+    got = {tuple(c["ids"]): c for c in crm.json("contact", "dupes")}
+    assert set(got) == {(1, 2), (3, 4)}
+    assert "same full name" in got[(1, 2)]["reasons"]
+    assert "swapped first/last" in got[(3, 4)]["reasons"]
+    o1 = crm("org", "add", "Acme Inc.").stdout.strip()
+    o2 = crm("org", "add", "ACME, Inc").stdout.strip()
+    (c,) = [c for c in crm.json("org", "dupes") if o1 and int(o1) in c["ids"]]
+    assert (
+        c["ids"] == sorted([int(o1), int(o2)]) and c["score"] >= T and "same name" in c["reasons"]
+    )
+
+
 _name = st.text(alphabet="abcdefghijklmnopqrstuvwxyzáé ", max_size=12)
 _rec = st.fixed_dictionaries({
     "first_name": _name, "last_name": _name,

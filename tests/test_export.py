@@ -98,7 +98,8 @@ def test_contacts_and_orgs_round_trip_in_every_format(crm, tmp_path, fmt):
     after_o = json.loads(crm("--db", str(fresh), "org", "list", "--json").stdout)
     assert _strip(after_c) == _strip(before_c)
     org_keys = ("name", "domain", "industry", "size", "phones", "tags", "city", "country", "custom")
-    strip_o = lambda rows: sorted(
-        ({k: r[k] for k in org_keys} for r in rows), key=lambda r: r["name"]
-    )  # noqa: E731
+
+    def strip_o(rows):
+        return sorted(({k: r[k] for k in org_keys} for r in rows), key=lambda r: r["name"])
+
     assert strip_o(after_o) == strip_o(before_o)

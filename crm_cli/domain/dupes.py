@@ -1,13 +1,15 @@
 """Find likely duplicate contacts and organizations: normalise, block, score, cluster.
 
 The core works on plain dicts so it runs without a database (bench/dedupe.py uses it
-on the ground-truth sets). Scoring follows Fellegi-Sunter: every field compared
-adds a fixed log2 likelihood ratio (agreement for, disagreement against, a missing
-value nothing), and the sum becomes a probability with one fixed prior. Candidate
-pairs come from blocking keys (emails, phones, birth dates, name tokens, street
-numbers), so only records sharing a key are compared. Clusters are the connected
-components of strong pairs, re-split by average linkage so that one weak bridge
-cannot chain two people together.
+on the ground-truth sets). Names are folded (case, accents, punctuation); hyphens and
+apostrophes count both as separators and joined ('Jean-Luc' = 'Jean Luc' = 'Jeanluc'),
+and organization names lose their legal form ('Acme, Inc.' = 'ACME'). Scoring follows
+Fellegi-Sunter: every field compared adds a fixed log2 likelihood ratio (agreement for,
+disagreement against, a missing value nothing), and the sum becomes a probability with
+one fixed prior. Candidate pairs come from blocking keys (emails, phones, birth dates,
+whole names, name tokens, street numbers), so only records sharing a key are compared.
+Clusters are the connected components of strong pairs, re-split by average linkage so
+that one weak bridge cannot chain two people together.
 """
 
 from __future__ import annotations
@@ -126,9 +128,17 @@ def _jw(a: str, b: str) -> float:
     return JaroWinkler.normalized_similarity(a, b)
 
 
+def joined(text: str) -> str:
+    """A folded name without its separators: 'jean luc' (Jean-Luc) and 'jeanluc' agree."""
+    return text.replace(" ", "")
+
+
 def name_sim(a: str, b: str) -> float:
-    """Similarity of two folded names in [0, 1]: the best of Jaro-Winkler and edit distance."""
-    if a == b:
+    """Similarity of two folded names in [0, 1]: the best of Jaro-Winkler and edit distance.
+
+    Names equal but for separators (hyphens, apostrophes, spaces) are the same name.
+    """
+    if a == b or joined(a) == joined(b):
         return 1.0
     return max(_jw(a, b), Levenshtein.normalized_similarity(a, b))
 
@@ -175,9 +185,8 @@ def _person(r: dict) -> _Person:
     emails = tuple(sorted({norm_email(e) for e in _many(r.get("emails", r.get("email"))) if e}))
     phones = tuple(sorted({p for p in (norm_phone(x) for x in _many(r.get("phones", r.get("phone")))) if len(p) >= 7}))  # fmt: skip
     dob = str(r.get("birthday") or r.get("dob") or "").strip()
-    return _Person(
-        int(r["id"]), first, last, emails, phones, dob, fold(r.get("city")), fold(r.get("org"))
-    )
+    org = "".join(_org_tokens(r.get("org"))) if r.get("org") else ""  # 'Acme Inc.' = 'ACME'
+    return _Person(int(r["id"]), first, last, emails, phones, dob, fold(r.get("city")), org)
 
 
 def _many(v) -> list[str]:
@@ -198,6 +207,7 @@ W_ORG, W_ORG_DIFF = 2.0, -1.0
 W_FIRST = ((1.0, 4.0), (0.92, 3.0), (0.85, 1.0))
 W_LAST = ((1.0, 5.0), (0.92, 4.0), (0.85, 1.5))
 W_NAME_DIFF = -4.0
+W_SWAPPED = -0.5  # first and last name agree crosswise (or split elsewhere): a little less sure
 W_NAME_SCRAMBLED = 0.5  # same letters, scrambled or some dropped
 W_FIRST_DIFF = -8.0  # a clearly different first name: relatives share the rest
 
@@ -228,12 +238,21 @@ def _names(a: _Person, b: _Person) -> tuple[float, list[str]]:
     swapped, sf, sl = pair(a.first, a.last, b.last, b.first, W_FIRST, W_NAME_DIFF)
     reasons: list[str] = []
     if swapped > straight + 1.0 and max(sf, sl) > 0 and min(sf, sl) >= 0:
-        bits, f, la = swapped - 0.5, sf, sl
+        bits, f, la = swapped + W_SWAPPED, sf, sl
         reasons.append("swapped first/last")
     else:
         bits = straight
+    # Split elsewhere: 'Jean-Luc | Picard' and 'Jean | Luc Picard' are one full name.
+    if a.first and a.last and b.first and b.last:
+        whole_a = {joined(a.first + a.last), joined(a.last + a.first)}
+        if whole_a & {joined(b.first + b.last), joined(b.last + b.first)}:
+            top = W_FIRST[0][1] + W_FIRST[0][1] + W_SWAPPED
+            if top > bits:
+                return top, ["same full name"]
     if f > 0 and la > 0:
-        reasons.append("same name" if f == W_FIRST[0][1] and la == W_LAST[0][1] else "similar name")
+        top_last = (W_FIRST if reasons else W_LAST)[0][1]  # a swap compares with W_FIRST
+        same = f == W_FIRST[0][1] and la == top_last
+        reasons.append("same name" if same else "similar name")
     elif f > 0:
         reasons.append("same first name" if f == W_FIRST[0][1] else "similar first name")
     elif la > 0:
@@ -315,9 +334,12 @@ def _person_keys(p: _Person) -> Iterable[str]:
         yield "p:" + ph[-7:]
     if p.dob:
         yield "d:" + p.dob
-    names = [t for t in (p.first.replace(" ", ""), p.last.replace(" ", "")) if t]
+    names = [t for t in (joined(p.first), joined(p.last)) if t]
     if len(names) == 2:
-        yield "n:" + "|".join(sorted(names))
+        # The full name without separators, both ways round: blocks swapped names and
+        # names split elsewhere ('Jean-Luc | Picard', 'Jean | Luc Picard', 'Jeanluc | Picard').
+        yield "n:" + names[0] + names[1]
+        yield "n:" + names[1] + names[0]
     for n in names:
         if p.city:
             yield f"nc:{n}|{p.city}"
@@ -333,8 +355,17 @@ def person_candidates(records: list[dict], *, keep: float = KEEP_SCORE) -> list[
 
 # ---------------------------------------------------------------- organizations
 
-_ORG_STOP = {"the", "of", "and", "inc", "llc", "ltd", "co", "corp", "corporation", "company",
-             "sl", "sa", "gmbh", "srl", "bv", "plc", "at", "for", "a", "de", "la", "el"}  # fmt: skip
+_ORG_STOP = {"the", "of", "and", "at", "for", "a", "de", "la", "el", "y", "und", "et"}
+# Legal forms, dotted or not ('S.L.' folds to 's l', joined to 'sl' by _org_tokens). They
+# also appear mid-name, before a site or brand ('Lava Inc. - Chatterbox Preschool').
+_LEGAL_FORMS = {
+    "inc", "incorporated", "llc", "llp", "pllc", "ltd", "limited", "co", "corp", "corporation",
+    "company", "cia", "plc", "pty", "sl", "slu", "sll", "sa", "sau", "sarl", "srl", "gmbh",
+    "bv", "scoop",
+}  # fmt: skip
+# Short forms that are also words or initials: legal forms only at the end of a name.
+_LEGAL_SUFFIXES = {"ag", "kg", "ohg", "ug", "nv", "oy", "ab", "as", "aps", "sc", "cv", "sas",
+                   "spa", "lp", "coop", "sac"}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -348,9 +379,27 @@ class _Org:
     domain: str
     city: str
 
+    @property
+    def key(self) -> str:
+        """The normalised name without separators: 'Coca-Cola Ltd' and 'CocaCola' agree."""
+        return "".join(self.tokens)
+
+
+_DOTTED = re.compile(r"\b(\w)\.\s?(?=\w\b)")  # 'S.L.', 'S. A.', 'J.P.': initials
+
+
+def _org_tokens(name: object) -> tuple[str, ...]:
+    """Name tokens without stop words and legal forms; dotted initials joined ('S.L.' -> 'sl')."""
+    raw = fold(_DOTTED.sub(r"\1", str(name or ""))).split()
+    end = len(raw)
+    if end > 1 and raw[end - 1] in _LEGAL_SUFFIXES:  # 'Bar GmbH & Co. KG'
+        end -= 1
+    tokens = tuple(t for t in raw[:end] if t not in _ORG_STOP and t not in _LEGAL_FORMS)
+    return tokens or tuple(raw[:end])  # a name made only of such words keeps them
+
 
 def _org(r: dict) -> _Org:
-    tokens = tuple(t for t in fold(r.get("name")).split() if t not in _ORG_STOP)
+    tokens = _org_tokens(r.get("name"))
     number, street = norm_street(r.get("street") or r.get("address"))
     phones = tuple(sorted({p for p in (norm_phone(x) for x in _many(r.get("phones", r.get("phone")))) if len(p) >= 7}))  # fmt: skip
     domain = str(r.get("domain") or "").strip().lower().removeprefix("www.")
@@ -362,6 +411,9 @@ W_ADDR, W_ADDR_NEAR, W_ADDR_DIFF = 7.0, 0.0, -5.0
 W_OPHONE, W_OPHONE_DIFF = 6.0, -2.0
 W_POSTAL, W_POSTAL_DIFF = 1.0, -1.0
 W_DOMAIN, W_DOMAIN_DIFF = 8.0, -2.0
+# Names: equal once normalised (case, punctuation, legal form), less for a name many records
+# share (a chain's sites); IDF-weighted token overlap otherwise.
+W_ONAME_SAME, W_ONAME_SIMILAR = 8.5, 5.0
 
 
 class _OrgScorer:
@@ -372,6 +424,9 @@ class _OrgScorer:
         for o in orgs:
             for t in set(o.tokens):
                 df[t] += 1
+        self.same_name: dict[str, int] = defaultdict(int)
+        for o in orgs:
+            self.same_name[o.key] += 1
         n = max(len(orgs), 1)
         self.idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self.default_idf = math.log(n + 1)
@@ -398,18 +453,30 @@ class _OrgScorer:
         return 0.5 * (overlap + dice)
 
     def compare(self, a: _Org, b: _Org) -> tuple[float, tuple[str, ...]]:
-        bits = 0.0
-        reasons: list[str] = []
+        bits, reasons, contradicted = self._other_fields(a, b)
         sim = self.name(a.tokens, b.tokens)
-        if sim >= 0:
+        if a.tokens and a.key == b.key:
+            # An equal name is strong evidence unless another field says "another site":
+            # then it is explained by one organization's branches and counts as similar.
+            same = W_ONAME_SAME - math.log2(max(self.same_name[a.key] - 1, 1))
+            bits += W_ONAME_SIMILAR if contradicted else max(same, W_ONAME_SIMILAR)
+            reasons.insert(0, "same name")
+        elif sim >= 0:
             if sim >= 0.9:
-                bits += 5.0
-                reasons.append("same name" if a.tokens == b.tokens else f"similar name {sim:.2f}")
+                bits += W_ONAME_SIMILAR
+                reasons.insert(0, f"similar name {sim:.2f}")
             elif sim >= 0.6:
                 bits += 10 * (sim - 0.6) - 0.5
-                reasons.append(f"similar name {sim:.2f}")
+                reasons.insert(0, f"similar name {sim:.2f}")
             else:
                 bits += -4.0 + 5 * sim
+        return bits, tuple(reasons)
+
+    def _other_fields(self, a: _Org, b: _Org) -> tuple[float, list[str], bool]:
+        """Bits from address, phone, postal code, domain and city; and whether any disagrees."""
+        bits = 0.0
+        reasons: list[str] = []
+        contradicted = False
         if a.street and b.street:
             ssim = max(
                 name_sim(" ".join(a.street), " ".join(b.street)),
@@ -420,29 +487,35 @@ class _OrgScorer:
                 reasons.append("same address")
             elif ssim >= 0.85 and a.number != b.number:
                 bits += W_ADDR_NEAR
+                contradicted = bool(a.number and b.number)
             else:
                 bits += W_ADDR_DIFF
+                contradicted = True
         if a.phones and b.phones:
             if any(same_phone(x, y) for x in a.phones for y in b.phones):
                 bits += W_OPHONE
                 reasons.append("same phone")
             elif not any(_near_phone(x, y) for x in a.phones for y in b.phones):
                 bits += W_OPHONE_DIFF
+                contradicted = True
         if a.postal and b.postal:
             if a.postal == b.postal:
                 bits += W_POSTAL
             else:
                 bits += W_POSTAL_DIFF
+                contradicted = True
         if a.domain and b.domain:
             if a.domain == b.domain:
                 bits += W_DOMAIN
                 reasons.append("same domain")
             else:
                 bits += W_DOMAIN_DIFF
+                contradicted = True
         if a.city and b.city and a.city != b.city and name_sim(a.city, b.city) < 0.8:
             bits += W_CITY_DIFF
             reasons.append("different city")
-        return bits, tuple(reasons)
+            contradicted = True
+        return bits, reasons, contradicted
 
 
 def _near_phone(a: str, b: str) -> bool:
@@ -460,7 +533,7 @@ def _org_keys(o: _Org, rare: set[str]) -> Iterable[str]:
     if o.domain:
         yield "d:" + o.domain
     if o.tokens:
-        yield "n:" + " ".join(o.tokens)
+        yield "n:" + o.key
     for t in o.tokens:
         if t in rare:
             yield "t:" + t
