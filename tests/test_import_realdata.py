@@ -156,3 +156,17 @@ def test_atomic_crm_json_brings_companies_contacts_notes_and_tasks(crm, tmp_path
     }  # fmt: skip
     _, again, _ = _import(crm, "contacts", f, tmp_path)
     assert again["created"] == 0 and again["updated"] == 0
+
+
+def test_chinook_employees_become_team_members_and_owners(crm, tmp_path):
+    _, res, _ = _import(crm, "users", CSV_DIR / "chinook/Employee.csv", tmp_path)
+    assert res["created"] == 8
+    users = {u["name"]: u for u in crm.json("user", "list")}
+    assert users["Jane Peacock"]["manager"] == "Nancy Edwards"
+    assert users["Andrew Adams"]["email"] == "andrew@chinookcorp.com"
+    _import(crm, "contacts", CSV_DIR / "chinook/Customer.csv", tmp_path)
+    assert (
+        crm.json("contact", "show", "Luís Gonçalves")["owner"] == "Jane Peacock"
+    )  # SupportRepId 3
+    _, again, _ = _import(crm, "users", CSV_DIR / "chinook/Employee.csv", tmp_path)
+    assert again["created"] == 0 and again["unchanged"] == 8

@@ -216,6 +216,7 @@ for _kind, _doc in [
     ("deals", "Import deals from CSV or JSON (Salesforce Opportunities); stages map by name."),
     ("orders", "Import orders (with --lines for a separate lines file) from CSV or JSON."),
     ("activities", "Import meetings and to-dos from an iCalendar (.ics) file."),
+    ("users", "Import team members (e.g. Chinook's Employee.csv), with their managers."),
 ]:
     app.command(_kind)(_make(_kind, _doc))
 

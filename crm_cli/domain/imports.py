@@ -39,6 +39,7 @@ KIND_WRITERS: dict[str, str] = {
     "deals": "crm_cli.domain.import_deals",
     "orders": "crm_cli.domain.import_orders",
     "activities": "crm_cli.domain.import_activities",
+    "users": "crm_cli.domain.import_users",
 }
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
 FORMATS = ("csv", "json", "ndjson", "vcard", "ics")
@@ -555,6 +556,24 @@ def _validate(items: list[Item], stages, tz, now, stage_map) -> list[tuple[Item,
     return out
 
 
+def _resolve_owner_refs(db: Db, system: str | None, rows: list[_Row]) -> None:
+    """A row's owner given as another system's employee id (Chinook's SupportRepId): the
+    team member imported with that id becomes the owner."""
+    refs = {}
+    for row in rows:
+        custom = json.loads(row.draft.row["custom"] or "{}")
+        if custom.get("owner_ref") and not row.draft.owner:
+            refs[id(row)] = (row, custom)
+    if not refs or not system:
+        return
+    names = store.users_by_family_ids(db, system, [c["owner_ref"] for _, c in refs.values()])
+    for row, custom in refs.values():
+        name = names.get(custom["owner_ref"])
+        if name:
+            row.draft.owner = name
+            row.given.add("owner")
+
+
 def _check_owner(row: _Row, known_user: Callable[[str], bool]) -> None:
     """Another tool's sales rep who is not a team member here: kept as a field, row imported."""
     owner = row.draft.owner
@@ -1052,8 +1071,10 @@ def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
         elif isinstance(outcome, str):
             reject(item, outcome)
         else:
-            _check_owner(outcome, matcher.known_user)
             rows.append(outcome)
+    _resolve_owner_refs(db, opts.system, rows)
+    for row in rows:
+        _check_owner(row, matcher.known_user)
     if rows:
         _write_contacts(db, tx, rows, opts, matcher, res, reject)
     for item in attached:  # after the contacts they belong to

@@ -92,7 +92,8 @@ def orgs_by_names(db: Db, names: Iterable[str]) -> dict[str, int]:
     }
 
 
-_ENTITY_TABLES = {"contacts": "contacts", "orgs": "orgs", "deals": "deals", "orders": "orders"}
+_ENTITY_TABLES = {"contacts": "contacts", "orgs": "orgs", "deals": "deals", "orders": "orders",
+                  "users": "users"}  # fmt: skip
 
 
 def by_external_ids(db: Db, system: str, entity: str, ids: Iterable[str]) -> dict[str, int]:
@@ -148,3 +149,17 @@ def copy_to(db: Db, target) -> None:
         db.conn.backup(dst)
     finally:
         dst.close()
+
+
+def users_by_family_ids(db: Db, system: str, ids) -> dict[str, str]:
+    """User names per external id, from any system of the same family as ``system``
+    (a customers file's ``chinook-customers`` reaches users imported as ``chinook-employees``)."""
+    family = system.split("-", 1)[0].split(":", 1)[0]
+    return dict(
+        db.conn.execute(
+            """SELECT x.external_id, u.name FROM external_ids x JOIN users u ON u.id = x.record_id
+               WHERE x.entity = 'users' AND (x.system = ? OR x.system LIKE ? || '-%')
+               AND x.external_id IN (SELECT value FROM json_each(?))""",
+            (system, family, json.dumps(sorted(set(ids)))),
+        ).fetchall()
+    )
