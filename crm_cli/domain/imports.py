@@ -58,6 +58,7 @@ class Item:
     problem: str | None = None
     cells: list[str] | None = None  # the row's cells as read (CSV), for the reject file
     entity: str = "contacts"
+    values: dict | None = None  # a CSV row not yet mapped: the validation worker maps it
 
 
 @dataclass
@@ -155,6 +156,7 @@ class _Source:
     header: list[str] | None = None  # CSV: the header, for the reject file
     delimiter: str = ","
     preset: str | None = None
+    build: tuple | None = None  # how items with values become records: (columns, kind, flags)
 
 
 def _open(opts: Options, path: Path, fmt: str) -> _Source:
@@ -198,19 +200,29 @@ def _open_csv(opts: Options, path: Path) -> _Source:
                     row.line, row.raw, problem=row.problem, cells=_cells(row.raw, f.delimiter)
                 )
                 continue
-            try:  # build() also strips our exporter's formula guard
-                if own:
-                    record = _own_record(row.values, opts.kind)
-                else:
-                    record = mapping.build(
-                        row.values, columns, opts.kind, ignore_unknown=opts.ignore_unknown
-                    )
+            if later:  # contacts: mapped in the validation worker, off the writing process
+                yield Item(row.line, row.raw, cells=cells, values=row.values)
+                continue
+            try:
+                record = _build_record(row.values, build)
             except InvalidInput as e:
                 yield Item(row.line, row.raw, problem=str(e), cells=cells)
                 continue
             yield Item(row.line, row.raw, record=record, cells=cells)
 
-    return _Source(items(), header=f.header, delimiter=f.delimiter, preset=preset)
+    build = (columns, opts.kind, opts.ignore_unknown, own)
+    later = opts.kind == "contacts"
+    return _Source(items(), header=f.header, delimiter=f.delimiter, preset=preset, build=build)
+
+
+def _build_record(values: dict[str, str], build: tuple) -> dict:
+    """One CSV row as a record (build() also strips our exporter's formula guard)."""
+    from crm_cli.io import mapping
+
+    columns, kind, ignore_unknown, own = build
+    if own:
+        return _own_record(values, kind)
+    return mapping.build(values, columns, kind, ignore_unknown=ignore_unknown)
 
 
 # The columns `crm export contacts|orgs --format csv` always writes: a file with them all is
@@ -541,7 +553,9 @@ def _prepare(item: Item, stages: list[str], tz, now, stage_map: dict[str, str]) 
     return _Row(item, d, given, None if ext is None else validate.clean(str(ext)).strip() or None)
 
 
-def _validate(items: list[Item], stages, tz, now, stage_map) -> list[tuple[Item, Any]]:
+def _validate(
+    items: list[Item], stages, tz, now, stage_map, build: tuple | None = None
+) -> list[tuple[Item, Any]]:
     """Validate a batch (in a worker process for big files): each item with its _Row, or the
     reason it is bad, or None for an item the main process handles (problems, org cards)."""
     out: list[tuple[Item, Any]] = []
@@ -550,6 +564,9 @@ def _validate(items: list[Item], stages, tz, now, stage_map) -> list[tuple[Item,
             out.append((item, None))
             continue
         try:
+            if item.record is None and item.values is not None and build is not None:
+                item = Item(item.line, item.raw, record=_build_record(item.values, build),
+                            cells=item.cells)  # fmt: skip
             out.append((item, _prepare(item, stages, tz, now, stage_map)))
         except ROW_ERRORS as e:
             out.append((item, str(e)))
@@ -561,8 +578,10 @@ def _resolve_owner_refs(db: Db, system: str | None, rows: list[_Row]) -> None:
     team member imported with that id becomes the owner."""
     refs = {}
     for row in rows:
-        custom = json.loads(row.draft.row["custom"] or "{}")
-        if custom.get("owner_ref") and not row.draft.owner:
+        if row.draft.owner or '"owner_ref"' not in (row.draft.row["custom"] or ""):
+            continue
+        custom = json.loads(row.draft.row["custom"])
+        if custom.get("owner_ref"):
             refs[id(row)] = (row, custom)
     if not refs or not system:
         return
@@ -855,7 +874,7 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
                 store.update(db, res.import_id, {"set_id": tx.set_id})
             if opts.kind == "contacts":
                 _pipelined(db, tx, source.items, opts, matcher, res, reject, stages, tz, now,
-                           progress)  # fmt: skip
+                           progress, source.build)  # fmt: skip
             else:
                 batch: list[Item] = []
                 for item in source.items:
@@ -928,7 +947,9 @@ class _Now:
         return self.value
 
 
-def _pipelined(db, tx, items, opts, matcher, res, reject, stages, tz, now, progress) -> None:
+def _pipelined(
+    db, tx, items, opts, matcher, res, reject, stages, tz, now, progress, build=None
+) -> None:
     """Validate batch k+1 in a worker process while batch k is written, on machines with
     more than one core (validation costs about as much as writing); in order, always."""
     pool = None
@@ -945,8 +966,8 @@ def _pipelined(db, tx, items, opts, matcher, res, reject, stages, tz, now, progr
                 1, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
             )
         if pool is None:
-            return _Now(_validate(chunk, stages, tz, now, opts.stage_map))
-        return pool.submit(_validate, chunk, stages, tz, now, opts.stage_map)
+            return _Now(_validate(chunk, stages, tz, now, opts.stage_map, build))
+        return pool.submit(_validate, chunk, stages, tz, now, opts.stage_map, build)
 
     try:
         for item in items:
