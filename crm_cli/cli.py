@@ -86,7 +86,7 @@ def _fail(message: str, code: int):
 
 app = typer.Typer(
     cls=CrmGroup,
-    help="A terminal CRM for power users: contacts, organizations and their history in one SQLite file.",
+    help="A terminal CRM for power users: contacts, deals, activities, follow-ups, tickets and orders in one SQLite file.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -125,7 +125,7 @@ def root(
         ),
     ] = False,
 ):
-    """A terminal CRM for power users: contacts, organizations and their history in one SQLite file."""
+    """A terminal CRM for power users: contacts, deals, activities, follow-ups, tickets and orders in one SQLite file."""
     st = state(ctx)
     if db is not None and not db.strip():
         _fail("--db needs a path (an empty one would mean the default database)", EXIT_USER)

@@ -26,7 +26,7 @@ from crm_cli.commands.merge import contact_merge_cmd
 from crm_cli.domain import contacts, selectors
 from crm_cli.errors import InvalidInput
 
-app = noun_app("People: add, show, list, edit, tag, delete.")
+app = noun_app("People: add, show, list, edit, tag, cadence, dupes, merge, delete.")
 
 LIST_COLUMNS = [("id", "id"), ("name", "name"), ("org", "org"), ("emails", "email"),
                 ("phones", "phone"), ("stage", "stage"), ("tags", "tags"), ("owner", "owner")]  # fmt: skip

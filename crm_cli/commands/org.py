@@ -25,7 +25,7 @@ from crm_cli.commands.dupes import org_dupes_cmd
 from crm_cli.commands.merge import org_merge_cmd
 from crm_cli.domain import orgs, selectors
 
-app = noun_app("Organizations: add, show, list, edit, delete.")
+app = noun_app("Organizations: add, show, list, edit, dupes, merge, delete.")
 
 LIST_COLUMNS = [("id", "id"), ("name", "name"), ("domain", "domain"), ("industry", "industry"),
                 ("size", "size"), ("city", "city"), ("people_count", "people"), ("tags", "tags"),
