@@ -302,3 +302,10 @@ def test_text_values_survive_write_and_read(name, note, org, street, title):
         (c,) = read_vcards(write_vcards([rec], version=version).encode("utf-8"))
         assert c.error is None
         assert c.record == want
+
+
+def test_a_birthday_without_a_year_survives_vcard_3():
+    out = write_vcards([{"name": "A B", "first_name": "A", "last_name": "B", "birthday": "--12-25"}],
+                       version="3.0")  # fmt: skip
+    assert "BDAY;X-APPLE-OMIT-YEAR=1604:1604-12-25" in out  # 3.0 has no yearless date
+    assert [c.record["birthday"] for c in read_vcards(out.encode())] == ["--12-25"]

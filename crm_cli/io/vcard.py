@@ -782,6 +782,9 @@ def _card(line: int, raw: str, props: list[_Prop], photos: str, notes: list[str]
             if "birthday" in rec or not p.text.strip():
                 continue
             d = _date(p.text)
+            omit = p.param("X-APPLE-OMIT-YEAR")
+            if d and omit and d.startswith(omit.strip() + "-"):
+                d = "--" + d[5:]  # the year was a placeholder: a birthday without a year
             if d:
                 rec["birthday"] = d
             else:
@@ -1066,7 +1069,12 @@ def _write_one(rec: dict, version: str) -> str:
     if any(addr):
         lines.append("ADR:;;" + ";".join(_esc(str(x)) for x in addr))
     if rec.get("birthday") and not is_org:
-        lines.append(f"BDAY:{rec['birthday']}")
+        day = str(rec["birthday"])
+        if version == "3.0" and day.startswith("--"):
+            # 3.0 has no date without a year: Apple's convention, read back as --MM-DD.
+            lines.append(f"BDAY;X-APPLE-OMIT-YEAR=1604:1604{day[1:]}")
+        else:
+            lines.append(f"BDAY:{day}")
     tags = rec.get("tags") or []
     if isinstance(tags, str):
         tags = [tags]
