@@ -21,6 +21,44 @@ STATUSES = ("open", "won", "lost")
 # Amounts stay far below 2**63 minor units, so sums over every deal never overflow in SQL.
 MAX_AMOUNT_MINOR = 10**13
 
+# Words other tools use for a deal's outcome (compared case-, space- and punctuation-blind).
+_WON = frozenset({"won", "closedwon", "win"})
+_LOST = frozenset({"lost", "closedlost", "lose"})
+_OPEN = frozenset({"open", "active", "inprogress", "pending"})
+_TRUE = frozenset({"true", "yes", "1", "y", "t"})
+_FALSE = frozenset({"false", "no", "0", "n", "f"})
+
+
+def _word(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.casefold())
+
+
+def status_from(status: str | None, stage: str | None, flags: dict[str, str]) -> str | None:
+    """open / won / lost from a status cell, IsWon/IsClosed flags or a closed stage name."""
+    if status:
+        key = _word(status)
+        if key in _WON:
+            return "won"
+        if key in _LOST:
+            return "lost"
+        if key in _OPEN:
+            return "open"
+        return status  # left for validation to reject with its own message
+    if "is_closed" in flags or "is_won" in flags:
+        if flags.get("is_closed") in _FALSE:
+            return "open"
+        if flags.get("is_won") in _TRUE:
+            return "won"
+        if flags.get("is_closed") in _TRUE:
+            return "lost"
+    if stage:
+        key = _word(stage)
+        if key in _WON:
+            return "won"
+        if key in _LOST:
+            return "lost"
+    return None
+
 
 # ---------------------------------------------------------------- pipelines
 

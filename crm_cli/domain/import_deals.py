@@ -300,8 +300,6 @@ def _pipeline(db, state: dict, name: str | None) -> _Pipeline:
 
 def _stage(pipe: _Pipeline, text: str, stage_map: dict[str, str]) -> tuple[int | None, str | None]:
     """(our stage id or None, a status the stage implies or None)."""
-    from crm_cli.io.mapping import _status
-
     key = text.casefold()
     if key in stage_map:
         target = stage_map[key].strip()
@@ -317,7 +315,7 @@ def _stage(pipe: _Pipeline, text: str, stage_map: dict[str, str]) -> tuple[int |
         return sid, None
     if key in pipe.by_name:
         return pipe.by_name[key], None
-    implied = _status(None, text, {})
+    implied = deals.status_from(None, text, {})
     if implied in ("won", "lost"):
         return None, implied
     ours = SALESFORCE_STAGES.get(key)

@@ -572,9 +572,6 @@ def lookup(columns: dict[str, str], header: list[str]) -> dict[str, str]:
 
 _TAG_SPLIT = re.compile(r"\s*:::\s*|[,;]")
 _EMAIL_SPLIT = re.compile(r"\s*:::\s*|[,;\s]+")
-_WON = frozenset({"won", "closedwon", "win"})
-_LOST = frozenset({"lost", "closedlost", "lose"})
-_OPEN = frozenset({"open", "active", "inprogress", "pending"})
 _TRUE = frozenset({"true", "yes", "1", "y", "t"})
 _FALSE = frozenset({"false", "no", "0", "n", "f"})
 
@@ -644,7 +641,9 @@ def build(
         v = out["consent"].casefold()
         out["consent"] = "granted" if v in _TRUE else "unknown" if v in _FALSE else out["consent"]
     if kind == "deals":
-        status = _status(out.get("status"), out.get("stage"), flags)
+        from crm_cli.domain.deals import status_from
+
+        status = status_from(out.get("status"), out.get("stage"), flags)
         if status:
             out["status"] = status
     if custom:
@@ -674,30 +673,3 @@ def _google_label(label: str | None) -> str | None:
         return None
     label = label.strip().removeprefix("* ").strip().casefold()
     return _LABELS.get(label, label) or None
-
-
-def _status(status: str | None, stage: str | None, flags: dict[str, str]) -> str | None:
-    """open / won / lost from a status cell, IsWon/IsClosed flags or a closed stage name."""
-    if status:
-        key = norm(status)
-        if key in _WON:
-            return "won"
-        if key in _LOST:
-            return "lost"
-        if key in _OPEN:
-            return "open"
-        return status  # left for validation to reject with its own message
-    if "is_closed" in flags or "is_won" in flags:
-        if flags.get("is_closed") in _FALSE:
-            return "open"
-        if flags.get("is_won") in _TRUE:
-            return "won"
-        if flags.get("is_closed") in _TRUE:
-            return "lost"
-    if stage:
-        key = norm(stage)
-        if key in _WON:
-            return "won"
-        if key in _LOST:
-            return "lost"
-    return None
