@@ -37,8 +37,9 @@ def _run(
             columns.update(mapping.parse_map(map_))
     opts = imports.Options(kind=kind, path=file, columns=columns or None, **options)
     db = open_db(ctx)
+    source = _open_source(db, opts)
     with _progress() as tick:
-        res = imports.run(db, opts, progress=tick)
+        res = imports.run(db, opts, source, progress=tick)
     if json_:
         print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
     if res.dry_run:
@@ -68,6 +69,20 @@ def _run(
     if res.rejected:
         done = res.created + res.updated + res.unchanged
         raise typer.Exit(EXIT_PARTIAL if done else EXIT_USER)
+
+
+def _open_source(db, opts):
+    """Check the options, then open the file with its reader (and read an orders --lines file)."""
+    from crm_cli.domain import imports
+    from crm_cli.io import readers
+
+    imports.check_options(opts)
+    path, fmt = readers.locate(opts)
+    imports.check_stage_map(db, opts)
+    source = readers.open_source(opts, path, fmt)
+    if opts.kind == "orders" and opts.extra.get("lines"):
+        opts.extra["order_lines"] = readers.read_order_lines(opts.extra["lines"])
+    return source
 
 
 class _progress:

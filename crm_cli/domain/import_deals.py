@@ -80,13 +80,13 @@ class _Deal:
     pipeline_given: bool = False
 
 
-def write_batch(db, tx, items, opts, res, reject) -> None:
+def write_batch(db, tx, items, opts, res, reject, source) -> None:
     """Create or update the deals of one batch; bad rows are rejected with the reason."""
     state = opts.state.setdefault("deals", {"keys": {}, "pipelines": {}, "refs": None})
     prepared: list[_Deal] = []
     for item in _expand(items):
         try:
-            prepared.append(_prepare(db, item, opts, state))
+            prepared.append(_prepare(db, item, opts, state, source))
         except ROW_ERRORS as e:
             reject(item, str(e))
     by_system: dict[str, list[str]] = {}
@@ -132,10 +132,9 @@ def _expand(items: list[Item]):
             yield item
 
 
-def _normalise(rec: dict) -> tuple[dict, bool]:
-    """Our record shape from a mapped CSV row, our own export, or a Salesforce JSON record."""
-    from crm_cli.io import mapping
-
+def _normalise(rec: dict, map_record) -> tuple[dict, bool]:
+    """Our record shape from a mapped CSV row, our own export, or a Salesforce JSON record
+    (``map_record`` maps its keys like CSV columns: the reader's, from the Source)."""
     if _OWN & set(rec) or "fields" in rec:
         out = dict(rec)
         if "expected_close_date" in out and "close" not in out:
@@ -153,8 +152,7 @@ def _normalise(rec: dict) -> tuple[dict, bool]:
         if k == "attributes" or v is None or isinstance(v, dict | list):
             continue
         values[str(k)] = ("true" if v else "false") if isinstance(v, bool) else str(v)
-    _, columns = mapping.detect(list(values), "deals")
-    return mapping.build(values, columns, "deals"), sobject
+    return map_record(values, "deals"), sobject
 
 
 def _text(value: Any) -> str | None:
@@ -169,10 +167,10 @@ def _one_line(value: str) -> str:
     return value.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ")
 
 
-def _prepare(db, item: Item, opts, state: dict) -> _Deal:
+def _prepare(db, item: Item, opts, state: dict, source) -> _Deal:
     if item.problem:
         raise InvalidInput(item.problem)
-    rec, sobject = _normalise(dict(item.record or {}))
+    rec, sobject = _normalise(dict(item.record or {}), source.map_record)
     system = opts.system or "deals"
     if sobject and system.startswith("file:"):
         system = "salesforce-opportunities"  # the same deals as Opportunities.csv
@@ -236,7 +234,7 @@ def _prepare(db, item: Item, opts, state: dict) -> _Deal:
     org_name = _text(rec.get("org"))
     org_id = None
     if org_ref:
-        org_id = _org_by_ref(db, state, system, org_ref)
+        org_id = _org_by_ref(db, state, system, org_ref, source.account_names)
         if org_id is None:
             custom["org_ref"] = org_ref
         else:
@@ -324,7 +322,7 @@ def _stage(pipe: _Pipeline, text: str, stage_map: dict[str, str]) -> tuple[int |
     return None, None
 
 
-def _org_by_ref(db, state: dict, system: str, ref: str) -> int | None:
+def _org_by_ref(db, state: dict, system: str, ref: str, account_names) -> int | None:
     family = system.split("-", 1)[0]
     bare = ref.removeprefix("@")
     found = lookup.by_external_ids_family(db, family, "orgs", {ref, bare})
@@ -334,15 +332,16 @@ def _org_by_ref(db, state: dict, system: str, ref: str) -> int | None:
     if not m:
         return None
     if state["refs"] is None:
-        state["refs"] = _account_refs(db)
+        state["refs"] = _account_refs(db, account_names)
     name = state["refs"].get(m.group(1))
     if not name:
         return None
     return store.orgs_by_names(db, [name]).get(name.casefold())
 
 
-def _account_refs(db) -> dict[str, str]:
-    """referenceId -> account name from the newest Salesforce Accounts import's file.
+def _account_refs(db, account_names) -> dict[str, str]:
+    """referenceId -> account name from the newest Salesforce Accounts import's file (read
+    by ``account_names``, the reader's, from the Source).
 
     Salesforce's sObject-tree plan names accounts AccountRef1, AccountRef2… in file order;
     the Data Loader CSV of the same accounts has them in the same order with no Id column.
@@ -350,32 +349,12 @@ def _account_refs(db) -> dict[str, str]:
     source = lookup.latest_import_source(db, "salesforce-accounts", "orgs")
     if not source or not Path(source).is_file():
         return {}
-    out: dict[str, str] = {}
     try:
-        if source.lower().endswith(".json"):
-            data = json.loads(Path(source).read_bytes().decode("utf-8-sig"))
-            recs = data.get("records", []) if isinstance(data, dict) else data
-            for n, r in enumerate(recs, 1):
-                if isinstance(r, dict):
-                    ref = (r.get("attributes") or {}).get("referenceId") or f"AccountRef{n}"
-                    name = r.get("name") or r.get("Name")
-                    if isinstance(name, str):
-                        out[ref] = validate.text(_one_line(name)) or ""
-            return out
-        from crm_cli.io import csv_in, mapping
-
-        f = csv_in.open_csv(source)
-        _, columns = mapping.detect(f.header, "orgs")
-        name_cols = [c for c, t in columns.items() if t == "name"]
-        n = 0
-        for row in f.rows():
-            n += 1
-            name = next((row.values.get(c) for c in name_cols if row.values.get(c)), None)
-            if name:
-                out[f"AccountRef{n}"] = validate.text(_one_line(name.strip())) or ""
+        return {
+            ref: validate.text(_one_line(name)) or "" for ref, name in account_names(source).items()
+        }
     except (OSError, ValueError, InvalidInput):
         return {}
-    return out
 
 
 # ---------------------------------------------------------------- writing

@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from crm_cli.domain import money, orders, validate
@@ -70,9 +69,9 @@ class _Row:
     total: int | None = None
 
 
-def write_batch(db, tx, items, opts, res, reject) -> None:
+def write_batch(db, tx, items, opts, res, reject, source=None) -> None:
     """Group the batch's rows into orders and create or update them."""
-    st = opts.state.setdefault("orders", {"orders": {}, "lines": None, "contacts": {}})
+    st = opts.state.setdefault("orders", {"orders": {}, "contacts": {}})
     system = opts.system or "orders"
     rows: list[_Row] = []
     for item in items:
@@ -213,14 +212,14 @@ def _prepare(item: Item, opts, st: dict, system: str) -> _Row:
                                  rec.get("unit_price"), currency)  # fmt: skip
         row.lines.append(line)
     else:  # an order row whose lines are in the --lines file
-        by_number = _lines_file(opts, st)
+        by_number = _lines_file(opts)
         if by_number is None:
             raise InvalidInput(
                 f"order {number} has no lines: give the lines file with --lines FILE"
             )
         found = by_number.get(number.casefold())
         if not found:
-            name = Path(opts.extra["lines"]).name
+            name = opts.extra["order_lines"]["name"]
             raise InvalidInput(f"order {number} has no lines in {name}")
         for line_no, rec_or_problem in found:
             if isinstance(rec_or_problem, str):
@@ -244,39 +243,15 @@ def _prepare(item: Item, opts, st: dict, system: str) -> _Row:
     return row
 
 
-def _lines_file(opts, st: dict) -> dict[str, list[tuple[int, dict | str]]] | None:
-    """The --lines file's rows grouped by order number (read once per run)."""
-    path = opts.extra.get("lines")
-    if not path:
+def _lines_file(opts) -> dict[str, list[tuple[int, dict | str]]] | None:
+    """The --lines file's rows grouped by order number, as the command read it into
+    ``opts.extra["order_lines"]``; a file that could not be read rejects the rows needing it."""
+    data = opts.extra.get("order_lines")
+    if not data:
         return None
-    if st["lines"] is None:
-        from crm_cli.io import csv_in, mapping
-
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise NotFound(f"no lines file {path}")
-        f = csv_in.open_csv(p)
-        _, columns = mapping.detect(f.header, "order_lines")
-        if "number" not in columns.values():
-            raise InvalidInput(
-                f"{p.name} has no order-number column (columns: {', '.join(f.header)})"
-            )
-        out: dict[str, list[tuple[int, dict | str]]] = {}
-        orphans: list[tuple[int, dict | str]] = []
-        for row in f.rows():
-            if row.problem:
-                orphans.append((row.line, row.problem))
-                continue
-            try:
-                rec = mapping.build(row.values, columns, "order_lines", ignore_unknown=True)
-            except InvalidInput as e:
-                orphans.append((row.line, str(e)))
-                continue
-            number = (rec.get("number") or "").strip()
-            out.setdefault(number.casefold(), []).append((row.line, rec))
-        st["lines"] = out
-        st["bad_lines"] = orphans  # unreadable rows: no order to tie them to
-    return st["lines"]
+    if "error" in data:
+        raise InvalidInput(data["error"])
+    return data["orders"]
 
 
 # ---------------------------------------------------------------- customers

@@ -22,7 +22,7 @@ def _name(rec: dict) -> str | None:
     return validate.text(name) if isinstance(name, str) else None
 
 
-def write_batch(db: Db, tx: Transaction, items, opts, res, reject) -> None:
+def write_batch(db: Db, tx: Transaction, items, opts, res, reject, source=None) -> None:
     """Create or update the team members of a batch, then link their managers."""
     managers: list[tuple[int, str]] = []
     for item in items:

@@ -1,11 +1,11 @@
 """Imports: other tools' files in, clean records out, nothing lost.
 
-An import streams its file in batches. Each row is read by a format reader
-(``crm_cli.io``), mapped to our record shape, validated by the same rules as
-``crm contact add``, matched against existing records by the declared keys
-(external id from the source system, email, E.164 phone, then exact name with
-organization) and created, updated or left alone. A row that fails is written to
-the reject file as it was, with its line number and the reason.
+An import streams its file in batches. Each row is read by a format reader of the io
+layer (the command opens the file and hands it in as a ``Source``), mapped to our record
+shape, validated by the same rules as ``crm contact add``, matched against existing
+records by the declared keys (external id from the source system, email, E.164 phone,
+then exact name with organization) and created, updated or left alone. A row that fails
+is written to the reject file as it was, with its line number and the reason.
 
 One import is one change set that commits batch by batch: killing it half-way
 leaves whole batches recorded under that set, and running the same command again
@@ -16,8 +16,6 @@ set even when it is not the last change and even when the run was interrupted.
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
 import json
 import os
 import socket
@@ -32,9 +30,9 @@ from crm_cli.storage import imports as store
 from crm_cli.storage.db import Db, Transaction, transaction
 
 # Kinds other than contacts and orgs are written by their own module's
-# ``write_batch(db, tx, items, opts, res, reject)``: items are rows that read cleanly
+# ``write_batch(db, tx, items, opts, res, reject, source)``: items are rows that read cleanly
 # (their ``record`` in the mapping's shape for the kind); it counts into ``res`` and
-# rejects through ``reject(item, reason)``.
+# rejects through ``reject(item, reason)``; ``source`` is the opened file (its readers).
 KIND_WRITERS: dict[str, str] = {
     "deals": "crm_cli.domain.import_deals",
     "orders": "crm_cli.domain.import_orders",
@@ -42,7 +40,6 @@ KIND_WRITERS: dict[str, str] = {
     "users": "crm_cli.domain.import_users",
 }
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
-FORMATS = ("csv", "json", "ndjson", "vcard", "ics")
 ON_DUPLICATE = ("update", "merge", "skip", "create")
 BATCH = 500  # rows per commit: a concurrent writer waits one batch (~0.1 s) at most
 ROW_ERRORS = (InvalidInput, NotFound, Conflict)  # what one bad row may raise
@@ -78,7 +75,8 @@ class Options:
     batch: int = BATCH
     keep_photos: bool = False
     stage_map: dict[str, str] = field(default_factory=dict)  # theirs (casefolded) -> ours
-    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (orders: lines=FILE)
+    # kind-specific: orders lines=FILE and order_lines (that file as io read it), ics window
+    extra: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # a kind writer's memory across batches
 
 
@@ -114,280 +112,26 @@ class _DryRun(BaseException):
     """Raised at the end of a dry run to roll every write back."""
 
 
-# ---------------------------------------------------------------- reading
-
-
-def detect_format(path: Path, given: str | None) -> str:
-    """The file's format: --format, else the extension, else a look at its first bytes."""
-    if given:
-        fmt = given.strip().lower()
-        fmt = {"vcf": "vcard", "jsonl": "ndjson"}.get(fmt, fmt)
-        if fmt not in FORMATS:
-            raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not '{given}'")
-        return fmt
-    ext = path.suffix.lower()
-    with open(path, "rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    compact = head.replace(b" ", b"").replace(b"\n", b"").replace(b"\r", b"").replace(b"\t", b"")
-    if (
-        compact.startswith((b'["vcard"', b'[["vcard"'))
-        or b"urn:ietf:params:xml:ns:vcard-4.0" in head
-    ):
-        return "vcard"  # jCard (JSON) and xCard (XML)
-    by_ext = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".ndjson": "ndjson",
-              ".jsonl": "ndjson", ".vcf": "vcard", ".vcard": "vcard", ".xml": "vcard",
-              ".ics": "ics", ".ical": "ics"}  # fmt: skip
-    if ext in by_ext:
-        return by_ext[ext]
-    if head[:11].upper() == b"BEGIN:VCARD":
-        return "vcard"
-    if head[:15].upper() == b"BEGIN:VCALENDAR":
-        return "ics"
-    if head[:1] == b"[":
-        return "json"
-    if head[:1] == b"{":
-        return "ndjson"
-    return "csv"
+# ---------------------------------------------------------------- the input
 
 
 @dataclass
-class _Source:
+class Source:
+    """An input file as an io reader opened it: its items, and the functions that read
+    further (passed in, so this layer never imports io)."""
+
     items: Iterator[Item]
     header: list[str] | None = None  # CSV: the header, for the reject file
     delimiter: str = ","
     preset: str | None = None
-    build: tuple | None = None  # how items with values become records: (columns, kind, flags)
-
-
-def _open(opts: Options, path: Path, fmt: str) -> _Source:
-    if fmt == "csv":
-        return _open_csv(opts, path)
-    if fmt == "ndjson":
-        return _Source(_read_ndjson(path))
-    if fmt == "json":
-        return _open_json(path)
-    if fmt == "ics":
-        import importlib
-
-        # Calendars carry activities; their reader lives with the activities import.
-        return _Source(importlib.import_module(KIND_WRITERS["activities"]).read_ics(path, opts))
-    return _Source(_read_vcard(path, opts.keep_photos))
-
-
-def _open_csv(opts: Options, path: Path) -> _Source:
-    from crm_cli.io import csv_in, mapping
-
-    f = csv_in.open_csv(path, encoding=opts.encoding, delimiter=opts.delimiter,
-                        skip_lines=opts.skip_lines)  # fmt: skip
-    preset, columns = mapping.detect(f.header, opts.kind)
-    own = _own_export(f.header, opts.kind) and not opts.columns
-    if own:
-        preset = "crm"
-    if opts.columns:
-        columns = {**columns, **opts.columns}
-        unknown = set(opts.columns) - set(f.header)
-        if unknown:
-            raise InvalidInput(
-                f"--map names column(s) {', '.join(sorted(map(repr, unknown)))} that {path.name}"
-                f" does not have (columns: {', '.join(f.header)})"
-            )
-
-    def items() -> Iterator[Item]:
-        for row in f.rows():
-            cells = [row.values.get(h, "") for h in f.header]
-            if row.problem:
-                yield Item(
-                    row.line, row.raw, problem=row.problem, cells=_cells(row.raw, f.delimiter)
-                )
-                continue
-            if later:  # contacts: mapped in the validation worker, off the writing process
-                yield Item(row.line, row.raw, cells=cells, values=row.values)
-                continue
-            try:
-                record = _build_record(row.values, build)
-            except InvalidInput as e:
-                yield Item(row.line, row.raw, problem=str(e), cells=cells)
-                continue
-            yield Item(row.line, row.raw, record=record, cells=cells)
-
-    build = (columns, opts.kind, opts.ignore_unknown, own)
-    later = opts.kind == "contacts"
-    return _Source(items(), header=f.header, delimiter=f.delimiter, preset=preset, build=build)
-
-
-def _build_record(values: dict[str, str], build: tuple) -> dict:
-    """One CSV row as a record (build() also strips our exporter's formula guard)."""
-    from crm_cli.io import mapping
-
-    columns, kind, ignore_unknown, own = build
-    if own:
-        return _own_record(values, kind)
-    return mapping.build(values, columns, kind, ignore_unknown=ignore_unknown)
-
-
-# The columns `crm export contacts|orgs --format csv` always writes: a file with them all is
-# our own export, read back exactly (labelled emails and phones, JSON custom fields).
-_OWN_HEADERS = {
-    "contacts": {"id", "name", "first_name", "last_name", "emails", "phones", "tags", "custom",
-                 "social", "created_at", "updated_at"},
-    "orgs": {"id", "name", "domain", "phones", "tags", "custom", "people_count", "created_at"},
-}  # fmt: skip
-_LIST_CELLS = ("emails", "phones", "tags")
-
-
-def _own_export(header: list[str], kind: str) -> bool:
-    return kind in _OWN_HEADERS and _OWN_HEADERS[kind] <= set(header)
-
-
-def _own_record(values: dict[str, str], kind: str) -> dict:
-    """A row of our own CSV export as the record --json would have given."""
-    from crm_cli.io.csv_in import unguard
-
-    rec: dict[str, Any] = {}
-    for key, cell in values.items():
-        value = unguard(cell)
-        if key in _LIST_CELLS:
-            rec[key] = [v.strip() for v in value.split("; ") if v.strip()]
-        elif key in ("custom", "social"):
-            try:
-                rec[key] = json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError:
-                raise InvalidInput(f"'{key}' is not the JSON object our export writes") from None
-        elif key == "id":
-            rec["external_id"] = value or None
-        else:
-            rec[key] = value if value != "" else None
-    return rec
-
-
-def _cells(raw: str, delimiter: str) -> list[str]:
-    try:
-        return next(csv.reader(io.StringIO(raw), delimiter=delimiter), [])
-    except csv.Error:
-        return [raw]
-
-
-def _read_ndjson(path: Path) -> Iterator[Item]:
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                yield Item(n, raw.decode("utf-8", "replace"), problem="not UTF-8 text")
-                continue
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield Item(n, line, problem=f"not JSON: {e.msg}")
-                continue
-            if not isinstance(rec, dict):
-                yield Item(n, line, problem=f"expected a JSON object, not {type(rec).__name__}")
-                continue
-            yield Item(n, line, record=rec)
-
-
-def _open_json(path: Path) -> _Source:
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidInput(f"{path.name} is not JSON: {e}") from None
-    if isinstance(data, dict) and isinstance(data.get("contacts"), list) and set(data) <= _ATOMIC:
-        return _Source(_atomic_items(data), preset="atomic-crm")
-    return _Source(_json_items(path, data))
-
-
-def _json_items(path: Path, data) -> Iterator[Item]:
-    if isinstance(data, dict):  # Salesforce's sObject tree: {"records": [...]}
-        data = data["records"] if isinstance(data.get("records"), list) else [data]
-    if not isinstance(data, list):
-        raise InvalidInput(f"{path.name} holds JSON {type(data).__name__}, not a list of records")
-    for n, rec in enumerate(data, 1):
-        raw = json.dumps(rec, ensure_ascii=False)
-        if not isinstance(rec, dict):
-            yield Item(n, raw, problem=f"expected a JSON object, not {type(rec).__name__}")
-        else:
-            yield Item(n, raw, record=rec)
-
-
-_ATOMIC = {"sales", "companies", "contacts", "notes", "tasks", "deals", "tags"}
-
-
-def _text(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list | dict):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)
-
-
-def _atomic_items(data: dict) -> Iterator[Item]:
-    """Atomic CRM's JSON import format: companies become organizations, contacts contacts
-    (linked to their company), notes note activities and tasks follow-ups on those contacts."""
-    from crm_cli.io import mapping
-
-    sales = {s.get("id"): " ".join(p for p in (s.get("first_name"), s.get("last_name")) if p)
-             for s in data.get("sales") or [] if isinstance(s, dict)}  # fmt: skip
-    companies = {}
-    n = 0
-    for c in data.get("companies") or []:
-        n += 1
-        raw = json.dumps(c, ensure_ascii=False)
-        if not isinstance(c, dict) or not c.get("name"):
-            yield Item(n, raw, problem="an Atomic CRM company needs a name", entity="orgs")
-            continue
-        companies[c.get("id")] = c["name"]
-        fields = {k: _text(c[k]) for k in ("linkedin_url", "revenue", "tax_identifier", "address",
-                                            "zipcode", "city", "stateAbbr", "country") if c.get(k)}  # fmt: skip
-        yield Item(n, raw, entity="orgs", record={
-            "name": c["name"], "industry": _text(c.get("sector")) or None,
-            "size": _text(c.get("size")) or None, "domain": c.get("website") or None,
-            "phones": [c["phone_number"]] if c.get("phone_number") else [],
-            "fields": fields, "external_id": f"company:{c.get('id')}",
-        })  # fmt: skip
-    for c in data.get("contacts") or []:
-        n += 1
-        raw = json.dumps(c, ensure_ascii=False)
-        if not isinstance(c, dict):
-            yield Item(n, raw, problem="expected a JSON object")
-            continue
-        lists = {k: c[k] for k in ("tags", "emails", "phones") if isinstance(c.get(k), list)}
-        values = {k: _text(v) for k, v in c.items() if k not in lists}
-        if c.get("company_id") in companies:
-            values["company"] = companies[c["company_id"]]
-        if c.get("sales_id") in sales:
-            values["sales"] = sales[c["sales_id"]]
-        _, columns = mapping.detect(list(values), "contacts")
-        try:
-            record = mapping.build(values, columns, "contacts")
-        except InvalidInput as e:
-            yield Item(n, raw, problem=str(e))
-            continue
-        record["external_id"] = _text(c.get("id")) or None
-        for key, inner in (("emails", "email"), ("phones", "number")):
-            if key in lists:
-                record[key] = [
-                    {"value": _text(x.get(inner)), "label": _text(x.get("type")).lower() or None}
-                    for x in lists[key] if isinstance(x, dict) and x.get(inner)
-                ]  # fmt: skip
-        if "tags" in lists:
-            record["tags"] = [_text(t) for t in lists["tags"] if t]
-        yield Item(n, raw, record=record)
-    for key, entity in (("notes", "notes"), ("tasks", "tasks")):
-        for x in data.get(key) or []:
-            n += 1
-            raw = json.dumps(x, ensure_ascii=False)
-            if not isinstance(x, dict) or not x.get("text") or x.get("contact_id") is None:
-                yield Item(n, raw, problem=f"an Atomic CRM {key[:-1]} needs text and a contact_id",
-                           entity=entity)  # fmt: skip
-                continue
-            yield Item(n, raw, entity=entity, record={
-                "contact": _text(x["contact_id"]), "text": x["text"],
-                "date": x.get("date") or x.get("due_date"), "done": bool(x.get("done_date")),
-            })  # fmt: skip
+    system: str | None = None  # the source system when --system is not given (ics)
+    build: Callable[[dict[str, str]], dict] | None = None  # CSV row -> record (picklable)
+    path: Path = field(default_factory=Path)
+    fmt: str = "csv"
+    sha256: str | None = None  # of the file, recorded with the import (None in dry runs)
+    # deals: another tool's record mapped like CSV columns; an earlier accounts file's names
+    map_record: Callable[[dict[str, str], str], dict] | None = None
+    account_names: Callable[[str], dict[str, str]] | None = None
 
 
 def _write_attached(
@@ -427,17 +171,6 @@ def _write_attached(
         reject(item, str(e))
         return
     res.created += 1
-
-
-def _read_vcard(path: Path, keep_photos: bool = False) -> Iterator[Item]:
-    from crm_cli.io import vcard
-
-    for card in vcard.read_vcards(path, photos="keep" if keep_photos else "skip"):
-        entity = "orgs" if card.kind == "org" else "contacts"
-        if card.error:
-            yield Item(card.line, card.raw, problem=card.error, entity=entity)
-        else:
-            yield Item(card.line, card.raw, record=card.record, entity=entity)
 
 
 # ---------------------------------------------------------------- rejects
@@ -554,7 +287,7 @@ def _prepare(item: Item, stages: list[str], tz, now, stage_map: dict[str, str]) 
 
 
 def _validate(
-    items: list[Item], stages, tz, now, stage_map, build: tuple | None = None
+    items: list[Item], stages, tz, now, stage_map, build: Callable | None = None
 ) -> list[tuple[Item, Any]]:
     """Validate a batch (in a worker process for big files): each item with its _Row, or the
     reason it is bad, or None for an item the main process handles (problems, org cards)."""
@@ -565,8 +298,7 @@ def _validate(
             continue
         try:
             if item.record is None and item.values is not None and build is not None:
-                item = Item(item.line, item.raw, record=_build_record(item.values, build),
-                            cells=item.cells)  # fmt: skip
+                item = Item(item.line, item.raw, record=build(item.values), cells=item.cells)
             out.append((item, _prepare(item, stages, tz, now, stage_map)))
         except ROW_ERRORS as e:
             out.append((item, str(e)))
@@ -799,21 +531,8 @@ def _link_external(
 # ---------------------------------------------------------------- the run
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None) -> Result:
-    """Import a file; return the counts. Bad rows go to the reject file, not into the database."""
-    from crm_cli.domain import dates
-
-    if opts.dry_run and not opts.state.get("on_copy"):
-        return _dry_run_on_copy(db, opts, progress)
-
+def check_options(opts: Options) -> None:
+    """Refuse an unknown kind, --on-duplicate or batch size (before the file is opened)."""
     if opts.kind not in KINDS:
         raise InvalidInput(f"cannot import '{opts.kind}' yet; kinds: {', '.join(KINDS)}")
     if opts.on_duplicate not in ON_DUPLICATE:
@@ -822,19 +541,10 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
         )
     if opts.batch < 1:
         raise InvalidInput("the batch size must be at least 1")
-    path = Path(opts.path).expanduser()
-    if not path.is_file():
-        raise NotFound(f"no file {opts.path}")
-    if not os.access(path, os.R_OK):
-        raise InvalidInput(f"cannot read {opts.path}: permission denied")
-    fmt = detect_format(path, opts.fmt)
-    if opts.kind == "activities" and fmt != "ics":
-        raise InvalidInput(
-            f"activities are imported from iCalendar (.ics) files, not {fmt}: {path.name}"
-        )
-    lines_file = opts.extra.get("lines")
-    if lines_file is not None and not Path(lines_file).expanduser().is_file():
-        raise NotFound(f"no file {lines_file} (given with --lines)")
+
+
+def check_stage_map(db: Db, opts: Options) -> None:
+    """Refuse a --stage-map onto stages this database does not have (contacts)."""
     if opts.stage_map and opts.kind == "contacts":
         known = {s.casefold() for s in settings.stages(db)}
         bad = sorted({v for v in opts.stage_map.values() if v.casefold() not in known})
@@ -842,8 +552,22 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
             raise InvalidInput(
                 f"--stage-map onto unknown stage(s) {', '.join(bad)}; stages: {', '.join(settings.stages(db))}"
             )
-    source = _open(opts, path, fmt)
-    system = opts.system or source.preset or f"file:{path.name}"
+
+
+def run(
+    db: Db, opts: Options, source: Source, *, progress: Callable[[int], None] | None = None
+) -> Result:
+    """Import an opened file; return the counts. Bad rows go to the reject file, not into the
+    database. The caller checks the options and opens the file with the io readers."""
+    from crm_cli.domain import dates
+
+    if opts.dry_run and not opts.state.get("on_copy"):
+        return _dry_run_on_copy(db, opts, source, progress)
+
+    check_options(opts)
+    check_stage_map(db, opts)
+    path, fmt = source.path, source.fmt
+    system = opts.system or source.system or source.preset or f"file:{path.name}"
     opts.system = system
     rejects_path = Path(opts.rejects) if opts.rejects else Path.cwd() / f"{path.name}.rejects.csv"
     res = Result(None, None, opts.kind, str(path.resolve()), fmt, system, preset=source.preset,
@@ -861,7 +585,7 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
     if not opts.dry_run:
         res.import_id = store.create(db, {
             "kind": opts.kind, "source": res.source, "format": fmt, "system": system,
-            "sha256": _sha256(path), "options": json.dumps(_options(opts), sort_keys=True),
+            "sha256": source.sha256, "options": json.dumps(_options(opts), sort_keys=True),
             "status": "running", "pid": os.getpid(), "host": socket.gethostname(),
             "started_at": db.clock(),
         })  # fmt: skip
@@ -881,10 +605,10 @@ def run(db: Db, opts: Options, *, progress: Callable[[int], None] | None = None)
                     res.rows += 1
                     batch.append(item)
                     if len(batch) >= opts.batch:
-                        _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
+                        _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now, source)
                         batch = []
                         _commit_batch(db, tx, opts, res, progress)
-                _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now)
+                _batch(db, tx, batch, opts, matcher, res, reject, stages, tz, now, source)
             if progress:
                 progress(res.rows)
             if opts.dry_run:
@@ -991,7 +715,7 @@ def _pipelined(
             pool.shutdown(cancel_futures=True)
 
 
-def _dry_run_on_copy(db: Db, opts: Options, progress) -> Result:
+def _dry_run_on_copy(db: Db, opts: Options, source: Source, progress) -> Result:
     """A dry run does everything on a private copy of the database and throws it away, so
     the counts are exact and no other writer waits on it."""
     import shutil
@@ -1006,7 +730,7 @@ def _dry_run_on_copy(db: Db, opts: Options, progress) -> Result:
         copy.actor, copy.command, copy.clock = db.actor, db.command, db.clock
         opts.state["on_copy"] = True
         try:
-            return run(copy, opts, progress=progress)
+            return run(copy, opts, source, progress=progress)
         finally:
             copy.close()
     finally:
@@ -1053,7 +777,7 @@ def _known_user(db: Db) -> Callable[[str], bool]:
     return known
 
 
-def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
+def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now, source) -> None:
     if opts.kind in KIND_WRITERS:
         import importlib
 
@@ -1065,7 +789,7 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now) -> None:
                 good.append(item)
         if good:
             importlib.import_module(KIND_WRITERS[opts.kind]).write_batch(
-                db, tx, good, opts, res, reject
+                db, tx, good, opts, res, reject, source
             )
         return
     if opts.kind == "orgs":
