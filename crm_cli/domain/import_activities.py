@@ -1,8 +1,8 @@
 """Calendars in: meetings with known contacts onto their timelines, to-dos as follow-ups.
 
-``crm import activities FILE.ics`` reads every VEVENT and VTODO with the icalendar
-library. Recurring events (RRULE, RDATE, EXDATE, moved occurrences with RECURRENCE-ID)
-are expanded with dateutil within a window (one year back to 30 days ahead of now;
+``crm import activities FILE.ics``: ``crm_cli.io.ics.read_ics`` reads every VEVENT and
+VTODO; this module writes them. Recurring events (RRULE, RDATE, EXDATE, moved occurrences
+with RECURRENCE-ID) are expanded within a window (one year back to 30 days ahead of now;
 ``Options.extra["window"] = "FROM..TO"`` in our date words changes it), each occurrence
 one row. The rules:
 
