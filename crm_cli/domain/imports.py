@@ -792,15 +792,12 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now, source) -
                 db, tx, good, opts, res, reject, source
             )
         return
-    if opts.kind == "orgs":
-        for item in items:
-            if item.problem:
-                reject(item, item.problem)
-            else:
-                _write_org(db, tx, item, opts, res, reject)
-        return
-    _write_validated(db, tx, _validate(items, stages, tz, now, opts.stage_map), opts, matcher,
-                     res, reject)  # fmt: skip
+    # Organizations (contacts go through _pipelined, which validates them in a worker).
+    for item in items:
+        if item.problem:
+            reject(item, item.problem)
+        else:
+            _write_org(db, tx, item, opts, res, reject)
 
 
 def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
