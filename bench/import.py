@@ -81,6 +81,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--csv", metavar="FILE", help="a contacts.csv from gen_data.py")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--batch", type=int, help="crm import --batch (default: crm's own)")
     a = ap.parse_args()
     crm, su = entry_point("crm"), entry_point("sqlite-utils")
     with TempDir("crm-bench-import-", keep=a.keep) as tmp:
@@ -100,8 +101,10 @@ def main() -> int:
         writer = Writer(db)
         writer.start()
         secs, code, rss = timed_child(
-            [str(crm), "import", "contacts", str(src), "--rejects", str(tmp / "rejects.csv")], env
-        )
+            [str(crm), "import", "contacts", str(src), "--rejects", str(tmp / "rejects.csv"),
+             *(["--batch", str(a.batch)] if a.batch else [])],
+            env,
+        )  # fmt: skip
         writer.stop.set()
         writer.join()
         emit("crm_import", secs, "s")

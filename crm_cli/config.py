@@ -7,8 +7,10 @@ declared in ``KEYS`` with their scope so ``crm config`` can say which is which.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,7 @@ KEYS: dict[str, Key] = {
 _cache: dict[str, Any] | None = None
 _cache_key: tuple | None = None  # (CRM_CONFIG_DIR, the file's mtime) the cache was read at
 _path_for: tuple[str | None, str] = (None, "")  # (CRM_CONFIG_DIR, config file path)
+_frozen = False  # inside frozen(): the cached file is not looked at again
 
 
 def config_dir() -> Path:
@@ -117,9 +120,29 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def frozen() -> Iterator[None]:
+    """Read the config file at most once inside this block (a batch of rows validated
+    in a tight loop asks for the same keys thousands of times)."""
+    global _frozen
+    outer = _frozen
+    _frozen = True
+    try:
+        yield
+    finally:
+        _frozen = outer
+
+
 def load() -> dict[str, Any]:
     """Read the personal config file as flat dotted keys (empty if there is none)."""
     global _cache, _cache_key, _path_for
+    if (
+        _frozen
+        and _cache is not None
+        and _cache_key is not None
+        and _cache_key[0] == os.environ.get("CRM_CONFIG_DIR", "")
+    ):
+        return _cache
     env = os.environ.get("CRM_CONFIG_DIR", "")
     if _path_for[0] != env:
         _path_for = (env, str(config_path()))

@@ -291,3 +291,61 @@ def test_a_dry_run_blocks_no_other_writer(crm, tmp_path):
     assert p.returncode == 0, err
     assert waited < 1.0 and "would make 30000 created" in err
     assert sorted(c["name"] for c in crm.json("contact", "list")) == ["Before", "Meanwhile"]
+
+
+# ---------------------------------------------------------------- the import's fast paths
+
+
+def test_cells_with_line_breaks_and_tabs_become_one_line_fields(crm, tmp_path):
+    f = tmp_path / "multi.csv"
+    f.write_text('name,email,street,title\n"Ana\nGarcía",ana@example.es,"Calle Mayor 1\r\n2º B","Head\tof sales"\n'
+                 "Bob,bob@example.com,Main St 1,CTO\n", encoding="utf-8")  # fmt: skip
+    crm("import", "contacts", str(f), "--rejects", str(tmp_path / "r.csv"))
+    rows = {c["name"]: c for c in crm.json("contact", "list")}
+    assert rows["Ana, García"]["street"] == "Calle Mayor 1, 2º B"
+    assert rows["Ana, García"]["title"] == "Head of sales"
+    assert rows["Bob"]["street"] == "Main St 1"
+
+
+def test_org_names_with_an_accented_first_letter_are_matched_in_any_case(crm, tmp_path):
+    from crm_cli.storage import orgs as org_store
+    from crm_cli.storage.db import open_db
+
+    crm("org", "add", "Ávila Construcciones")
+    crm("org", "add", "Émile & Co")
+    f = tmp_path / "people.csv"
+    f.write_text("name,email,company\nAna,ana@example.es,ÁVILA CONSTRUCCIONES\n"
+                 "Bea,bea@example.es,ávila construcciones\nCris,cris@example.es,émile & co\n"
+                 "Dan,dan@example.es,Ñandú SA\n", encoding="utf-8")  # fmt: skip
+    crm("import", "contacts", str(f), "--rejects", str(tmp_path / "r.csv"))
+    orgs = {o["name"]: o["people_count"] for o in crm.json("org", "list")}
+    assert orgs == {"Ávila Construcciones": 2, "Émile & Co": 1, "Ñandú SA": 1}
+    # Both ways of looking names up agree: one by one (few names, many organizations) and
+    # one read of every name (many names).
+    db = open_db(tmp_path / "crm.db")
+    try:
+        for i in range(1000):
+            db.conn.execute(
+                "INSERT INTO orgs (name, custom, created_at, updated_at) VALUES (?, '{}', 'x', 'x')",
+                (f"Filler {i}",),
+            )
+        wanted = ["ávila CONSTRUCCIONES", "ÉMILE & CO", "Ñandú sa", "Ölfabrik"]
+        one_by_one = org_store.ids_by_names(db, wanted)
+        assert {n for _, n in one_by_one} == {"Ñandú SA", "Ávila Construcciones", "Émile & Co"}
+        many = org_store.ids_by_names(db, wanted + [f"Ünknown {i}" for i in range(10)])
+        assert sorted(many) == sorted(one_by_one)
+    finally:
+        db.close()
+
+
+def test_config_is_read_once_inside_frozen_and_again_after(tmp_path):
+    from crm_cli import config
+
+    path = config.config_path()
+    path.write_text('[phone]\nregion = "ES"\n', encoding="utf-8")
+    assert config.get("phone.region") == "ES"
+    with config.frozen():
+        path.write_text('[phone]\nregion = "GB"\n# a longer file, another mtime\n', encoding="utf-8")
+        os.utime(path, ns=(1, 1))
+        assert config.get("phone.region") == "ES"
+    assert config.get("phone.region") == "GB"

@@ -77,6 +77,9 @@ _DAY = (
     r"|(?P<rel>today|tomorrow|yesterday)"
     r"|(?:(?P<which>this|next|last)\s+)?(?P<wd>[a-z]+)"
 )
+_DB = re.compile(_DB_RE)
+_ISO = re.compile(_ISO_RE)  # the hot paths: compiled once, not looked up per call
+_SPACES = re.compile(r"\s+")
 _DAY_TIME_RE = rf"(?:{_DAY})(?:\s+{_TIME})?"
 _TIME_ONLY_RE = _TIME
 _BARE_NUMBER_RE = r"[+-]?[0-9]+"
@@ -184,7 +187,7 @@ def to_db(dt: datetime) -> str:
 
 def from_db(text: str) -> datetime:
     """Read database UTC text back into an aware UTC datetime."""
-    m = re.fullmatch(_DB_RE, text)
+    m = _DB.fullmatch(text)
     if m:
         return datetime(*map(int, m.groups()), tzinfo=UTC)
     dt = datetime.fromisoformat(text)
@@ -355,7 +358,7 @@ def _parse(text: str, now_: datetime | None, tz: tzinfo | None) -> _Parsed:
     if not isinstance(text, str):
         raise InvalidInput(f"expected a date or time as text, not {type(text).__name__}")
     original = text.strip()
-    s = re.sub(r"\s+", " ", original.lower())
+    s = _SPACES.sub(" ", original.lower())
     if not s:
         raise InvalidInput(f"empty date or time; {EXAMPLES}")
     local_now, tz = _context(now_, tz)
@@ -374,7 +377,7 @@ def _parse(text: str, now_: datetime | None, tz: tzinfo | None) -> _Parsed:
 def _parse_grammar(s: str, original: str, local_now: datetime, tz: tzinfo) -> _Parsed | None:
     if s == "now":
         return _Parsed(local_now.astimezone(UTC), None)
-    if m := re.fullmatch(_ISO_RE, s):
+    if m := _ISO.fullmatch(s):
         return _iso(m, tz)
     if m := re.fullmatch(_OFFSET_RE, s):
         return _offset(local_now, tz, _span(m.group(2)), 1 if m.group(1) == "+" else -1)

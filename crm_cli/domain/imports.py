@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crm_cli import config
 from crm_cli.domain import contacts, settings, validate
 from crm_cli.errors import Conflict, CrmError, InvalidInput, NotFound
 from crm_cli.storage import imports as store
@@ -216,12 +217,13 @@ class _Rejects:
 # ---------------------------------------------------------------- contacts
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
-    item: Item
+    item: Item | None  # None until the main process pairs the row with its item
     draft: contacts.Draft
     given: set[str]  # the draft fields the file gave (updates touch only these)
     external_id: str | None
+    keys: list[tuple[str, str]] | None = None  # the matcher's keys, worked out once
 
 
 _GIVEN = {"fields": "custom", "custom": "custom"}
@@ -241,6 +243,9 @@ def _one_line(rec: dict) -> dict:
             return {k: fix(key, x) for k, x in v.items()}
         return v
 
+    text = repr(rec)  # C speed: repr escapes line breaks and tabs, so most rows stop here
+    if "\\n" not in text and "\\r" not in text and "\\t" not in text:
+        return dict(rec)
     return {k: fix(k, v) for k, v in rec.items()}
 
 
@@ -255,11 +260,12 @@ def parse_stage_map(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _prepare(item: Item, stages: list[str], tz, now, stage_map: dict[str, str]) -> _Row:
-    """Validate one record into a draft, like crm contact add would (no database needed)."""
+def _prepare(record: dict, stages: list[str], tz, now, stage_map: dict[str, str]) -> _Row:
+    """Validate one record into a draft, like crm contact add would (no database needed).
+    The _Row's item is set by the caller."""
     from crm_cli.domain import dates
 
-    rec = _one_line(dict(item.record or {}))
+    rec = _one_line(record)
     ext = rec.pop("external_id", None)
     if ext is not None and not isinstance(ext, str | int):
         raise InvalidInput("'external_id' must be text")
@@ -283,26 +289,42 @@ def _prepare(item: Item, stages: list[str], tz, now, stage_map: dict[str, str]) 
     if created:
         d.row["created_at"] = dates.to_db(dates.parse_when(created, now=now, tz=tz))
     given = {_GIVEN.get(k, k) for k, v in rec.items() if v not in (None, "", [], {})}
-    return _Row(item, d, given, None if ext is None else validate.clean(str(ext)).strip() or None)
+    return _Row(None, d, given, None if ext is None else validate.clean(str(ext)).strip() or None)
 
 
 def _validate(
-    items: list[Item], stages, tz, now, stage_map, build: Callable | None = None
-) -> list[tuple[Item, Any]]:
-    """Validate a batch (in a worker process for big files): each item with its _Row, or the
-    reason it is bad, or None for an item the main process handles (problems, org cards)."""
-    out: list[tuple[Item, Any]] = []
-    for item in items:
-        if item.problem or item.entity != "contacts":
-            out.append((item, None))
-            continue
-        try:
-            if item.record is None and item.values is not None and build is not None:
-                item = Item(item.line, item.raw, record=build(item.values), cells=item.cells)
-            out.append((item, _prepare(item, stages, tz, now, stage_map)))
-        except ROW_ERRORS as e:
-            out.append((item, str(e)))
+    work: list[tuple[dict | None, dict | None]],
+    stages,
+    tz,
+    now,
+    stage_map,
+    build: Callable | None = None,
+) -> list[_Row | str | None]:
+    """Validate a batch (in a worker process for big files). ``work`` holds, per item, its
+    record or its CSV values still to map (both None for an item the main process handles:
+    a problem, an organization card); the answer is, per item, its _Row (without the item,
+    which stays in the main process: only what validation needs crosses over), the reason
+    it is bad, or None."""
+    out: list[_Row | str | None] = []
+    with config.frozen():  # one look at the config file per batch, not one per phone
+        for record, values in work:
+            if record is None and values is None:
+                out.append(None)
+                continue
+            try:
+                if record is None and build is not None:
+                    record = build(values)
+                out.append(_prepare(record, stages, tz, now, stage_map))
+            except ROW_ERRORS as e:
+                out.append(str(e))
     return out
+
+
+def _work(item: Item) -> tuple[dict | None, dict | None]:
+    """What the validation worker needs of an item (see _validate)."""
+    if item.problem or item.entity != "contacts":
+        return None, None
+    return item.record, (item.values if item.record is None else None)
 
 
 def _resolve_owner_refs(db: Db, system: str | None, rows: list[_Row]) -> None:
@@ -355,6 +377,11 @@ class _Matcher:
             self.seen.setdefault(key, cid)
 
     def _keys(self, row: _Row) -> list[tuple[str, str]]:
+        if row.keys is None:
+            row.keys = self._work_out_keys(row)
+        return row.keys
+
+    def _work_out_keys(self, row: _Row) -> list[tuple[str, str]]:
         keys = []
         if row.external_id and self.system:
             keys.append(("ext", row.external_id))
@@ -689,9 +716,10 @@ def _pipelined(
             pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
             )
+        work = [_work(item) for item in chunk]
         if pool is None:
-            return _Now(_validate(chunk, stages, tz, now, opts.stage_map, build))
-        return pool.submit(_validate, chunk, stages, tz, now, opts.stage_map, build)
+            return chunk, _Now(_validate(work, stages, tz, now, opts.stage_map, build))
+        return chunk, pool.submit(_validate, work, stages, tz, now, opts.stage_map, build)
 
     try:
         for item in items:
@@ -701,13 +729,13 @@ def _pipelined(
                 future = submit(batch)
                 batch = []
                 if pending is not None:
-                    _write_validated(db, tx, pending.result(), opts, matcher, res, reject)
+                    _write_validated(db, tx, pending, opts, matcher, res, reject)
                     _commit_batch(db, tx, opts, res, progress)
                 pending = future
         last = submit(batch) if batch else None
         for future in (pending, last):
             if future is not None:
-                _write_validated(db, tx, future.result(), opts, matcher, res, reject)
+                _write_validated(db, tx, future, opts, matcher, res, reject)
                 if future is pending and last is not None:
                     _commit_batch(db, tx, opts, res, progress)
     finally:
@@ -800,10 +828,11 @@ def _batch(db, tx, items, opts, matcher, res, reject, stages, tz, now, source) -
             _write_org(db, tx, item, opts, res, reject)
 
 
-def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
+def _write_validated(db, tx, submitted, opts, matcher, res, reject) -> None:
+    items, future = submitted
     rows: list[_Row] = []
     attached: list[Item] = []
-    for item, outcome in validated:
+    for item, outcome in zip(items, future.result(), strict=True):
         if item.problem:
             reject(item, item.problem)
         elif item.entity == "orgs":  # company cards in a contacts file become organizations
@@ -813,6 +842,7 @@ def _write_validated(db, tx, validated, opts, matcher, res, reject) -> None:
         elif isinstance(outcome, str):
             reject(item, outcome)
         else:
+            outcome.item = item
             rows.append(outcome)
     _resolve_owner_refs(db, opts.system, rows)
     for row in rows:

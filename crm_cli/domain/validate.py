@@ -66,12 +66,15 @@ def _full_check(value: str) -> str | None:
     return None
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def phone(text: str) -> tuple[str, str]:
     """Return (value, raw): E.164 when the number parses, else the number as written."""
     raw = " ".join(text.split())
     if not raw:
         raise InvalidInput("empty phone number")
-    if not re.search(r"\d", raw):
+    if not _DIGIT.search(raw):
         raise InvalidInput(f"phone number '{raw}' has no digits")
     import phonenumbers
 

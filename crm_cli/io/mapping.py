@@ -571,6 +571,7 @@ def lookup(columns: dict[str, str], header: list[str]) -> dict[str, str]:
 
 
 _TAG_SPLIT = re.compile(r"\s*:::\s*|[,;]")
+_LIST_SPLIT = re.compile(r"\s*:::\s*")
 _EMAIL_SPLIT = re.compile(r"\s*:::\s*|[,;\s]+")
 _TRUE = frozenset({"true", "yes", "1", "y", "t"})
 _FALSE = frozenset({"false", "no", "0", "n", "f"})
@@ -586,52 +587,45 @@ def build(
     social: dict[str, str] = {}
     typed: dict[tuple[str, str], dict] = {}  # Google's numbered type/value pairs
     flags: dict[str, str] = {}
+    plan = _plan(columns, kind, ignore_unknown)
     for column, cell in values.items():
-        target = columns.get(column)
-        if target == IGNORE or cell is None:
+        if cell is None:
+            continue
+        step = plan.get(column) or _step(plan, column, columns, kind, ignore_unknown)
+        action = step[0]
+        if action is _DO_SKIP:
             continue
         value = unguard(cell.strip())
-        if target is not None and not _usable(target, kind):
-            target = None  # a field this kind lacks: kept like an unknown column
-        if target is None:
-            if ignore_unknown or not value:
-                continue
-            custom.setdefault(slug(column), value)
+        if not value or (not step[1] and value.casefold() in NULLS):
             continue
-        free = target in FREE_TEXT or target.startswith(("fields.", "social."))
-        if not value or (not free and value.casefold() in NULLS):
-            continue
-        if target.startswith("fields."):
-            custom[target[7:]] = value
-        elif target.startswith("social."):
-            social[target[7:]] = value
-        elif "#" in target:
-            base, _, rest = target.partition("#")
-            n, _, part = rest.partition(".")
-            slot = typed.setdefault((base, n), {})
-            slot["label" if part == "type" else "value"] = value
-        elif target in _PSEUDO:
-            flags[target] = value.casefold()
-        else:
-            base, _, label = target.partition(":")
-            if base == "tags":
-                out.setdefault("tags", []).extend(_tags(value))
-            elif base in ("emails", "phones"):
-                parts = (
-                    _EMAIL_SPLIT.split(value) if base == "emails" else re.split(r"\s*:::\s*", value)
-                )
-                for part in parts:
-                    if part and part.casefold() not in NULLS:
-                        out.setdefault(base, []).append({"value": part, "label": label or None})
-            elif base not in out:  # several columns for one field: the first filled one wins
-                out[base] = value
+        if action is _DO_CUSTOM:
+            if step[3]:  # an unknown column: a field of that name from the mapping wins
+                custom.setdefault(step[2], value)
+            else:
+                custom[step[2]] = value
+        elif action is _DO_SOCIAL:
+            social[step[2]] = value
+        elif action is _DO_TYPED:
+            slot = typed.setdefault(step[2], {})
+            slot[step[3]] = value
+        elif action is _DO_FLAG:
+            flags[step[2]] = value.casefold()
+        elif action is _DO_TAGS:
+            out.setdefault("tags", []).extend(_tags(value))
+        elif action is _DO_LIST:
+            base, label = step[2], step[3]
+            for part in (_EMAIL_SPLIT if base == "emails" else _LIST_SPLIT).split(value):
+                if part and part.casefold() not in NULLS:
+                    out.setdefault(base, []).append({"value": part, "label": label})
+        elif step[2] not in out:  # several columns for one field: the first filled one wins
+            out[step[2]] = value
     for (base, _n), slot in sorted(typed.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
         if slot.get("value"):
             label = _google_label(slot.get("label"))
             for part in (
                 _EMAIL_SPLIT.split(slot["value"])
                 if base == "emails"
-                else re.split(r"\s*:::\s*", slot["value"])
+                else _LIST_SPLIT.split(slot["value"])
             ):
                 if part:
                     out.setdefault(base, []).append({"value": part, "label": label})
@@ -651,6 +645,56 @@ def build(
     if social:
         out["social"] = social
     return out
+
+
+# What build() does with one column, worked out once per mapping: (action, free text?, ...).
+_DO_SKIP, _DO_CUSTOM, _DO_SOCIAL, _DO_TYPED, _DO_FLAG, _DO_TAGS, _DO_LIST, _DO_SCALAR = (
+    "skip", "custom", "social", "typed", "flag", "tags", "list", "scalar"
+)  # fmt: skip
+_PLANS: dict[tuple, tuple[dict[str, str], dict[str, tuple]]] = {}
+
+
+def _plan(columns: dict[str, str], kind: str, ignore_unknown: bool) -> dict[str, tuple]:
+    """The steps for this mapping's columns (a mapping is not changed once rows are built)."""
+    key = (id(columns), kind, ignore_unknown)
+    found = _PLANS.get(key)
+    if found is None or found[0] is not columns:  # the cache holds columns: ids stay unique
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        found = _PLANS[key] = (columns, {})
+    return found[1]
+
+
+def _step(plan, column: str, columns: dict[str, str], kind: str, ignore_unknown: bool) -> tuple:
+    target = columns.get(column)
+    if target is not None and target != IGNORE and not _usable(target, kind):
+        target = None  # a field this kind lacks: kept like an unknown column
+    if target == IGNORE or (target is None and ignore_unknown):
+        step: tuple = (_DO_SKIP,)
+    elif target is None:  # an unknown column: a custom field unless another has its name
+        step = (_DO_CUSTOM, True, slug(column), True)
+    else:
+        free = target in FREE_TEXT or target.startswith(("fields.", "social."))
+        if target.startswith("fields."):
+            step = (_DO_CUSTOM, free, target[7:], False)
+        elif target.startswith("social."):
+            step = (_DO_SOCIAL, free, target[7:])
+        elif "#" in target:
+            base, _, rest = target.partition("#")
+            n, _, part = rest.partition(".")
+            step = (_DO_TYPED, free, (base, n), "label" if part == "type" else "value")
+        elif target in _PSEUDO:
+            step = (_DO_FLAG, free, target)
+        else:
+            base, _, label = target.partition(":")
+            if base == "tags":
+                step = (_DO_TAGS, free)
+            elif base in ("emails", "phones"):
+                step = (_DO_LIST, free, base, label or None)
+            else:
+                step = (_DO_SCALAR, free, base)
+    plan[column] = step
+    return step
 
 
 def _usable(target: str, kind: str) -> bool:

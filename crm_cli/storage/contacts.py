@@ -167,14 +167,19 @@ def like_pattern(name: str) -> str:
 def ids_named(db: Db, table: str, name: str, column: str = "name") -> list[int]:
     """Ids of rows of a table whose name equals name under Unicode case folding."""
     name = unicodedata.normalize("NFC", name)
+    key = name.casefold()
     if name.isascii():
         sql = f"SELECT id, {column} FROM {table} WHERE {column} = ? COLLATE NOCASE ORDER BY id"
-        params: tuple = (name,)
-    else:
-        sql = f"SELECT id, {column} FROM {table} WHERE {column} LIKE ? ESCAPE '\\' ORDER BY id"
-        params = (like_pattern(name),)
-    key = name.casefold()
-    return [r[0] for r in db.conn.execute(sql, params) if r[1].casefold() == key]
+        return [r[0] for r in db.conn.execute(sql, (name,)) if r[1].casefold() == key]
+    sql = f"SELECT id, {column} FROM {table} WHERE {column} LIKE ? ESCAPE '\\'"
+    first, rest = name[0], like_pattern(name[1:])
+    variants = {first, first.lower(), first.upper(), first.title()}
+    if first.isascii() or any(len(v) != 1 for v in variants):
+        patterns = [like_pattern(name)]  # a literal ASCII prefix already uses the index
+    else:  # 'Ávila': one indexed range per case of the first letter, not a scan for '_vila'
+        patterns = [v + rest for v in sorted(variants)]
+    ids = {r[0] for p in patterns for r in db.conn.execute(sql, (p,)) if r[1].casefold() == key}
+    return sorted(ids)
 
 
 def ids_by_name(db: Db, name: str) -> list[int]:

@@ -316,10 +316,16 @@ class Transaction:
         self._next_ids[table] = end + 1
         cols = [c for c in rows[0] if c != "id"]
         sql = f"INSERT INTO {table} (id, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 1))})"
-        if any(r.keys() != rows[0].keys() for r in rows):
-            raise ValueError(f"insert_many into {table}: rows must all have the same keys")
         values = itemgetter(*cols) if len(cols) > 1 else (lambda r: (r[cols[0]],))
-        self.db.conn.executemany(sql, ((i, *values(r)) for i, r in enumerate(rows, start)))
+        width = len(rows[0])
+
+        def params():
+            for i, r in enumerate(rows, start):
+                if len(r) != width:  # a missing key fails in values(r): an extra one here
+                    raise ValueError(f"insert_many into {table}: rows must all have the same keys")
+                yield (i, *values(r))
+
+        self.db.conn.executemany(sql, params())
         logged = sorted(["id", *cols])
         obj = ", ".join(f"'{c}', {c}" for c in logged)
         self.db.conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from crm_cli.storage.contacts import _children, ids_named, order_by
 from crm_cli.storage.db import Db, fetch_all, fetch_one
@@ -69,7 +70,9 @@ def ids_by_name(db: Db, name: str) -> list[int]:
 def ids_by_names(db: Db, wanted: list[str]) -> list[tuple[int, str]]:
     """(id, name) of organizations whose name equals any of these, case-insensitively.
 
-    ASCII names are looked up in one query; others one by one (Unicode case folding).
+    ASCII names are looked up in one query. Others need Unicode case folding, which
+    SQLite lacks: a few are looked up one by one (indexed), many at once by reading every
+    organization's name once (cheaper than hundreds of lookups: an import's batch).
     """
     ascii_names = [n for n in wanted if n.isascii()]
     out = [
@@ -80,12 +83,18 @@ def ids_by_names(db: Db, wanted: list[str]) -> list[tuple[int, str]]:
         )
     ]
     seen = {i for i, _ in out}
-    for n in wanted:
-        if not n.isascii():
-            for i, found in names(db, ids_named(db, "orgs", n)):
-                if i not in seen:
-                    seen.add(i)
-                    out.append((i, found))
+    others = [n for n in wanted if not n.isascii()]
+    if not others:
+        return out
+    top = db.conn.execute("SELECT max(id) FROM orgs").fetchone()[0] or 0
+    if len(others) * 200 < top:
+        ids = {i for n in others for i in ids_named(db, "orgs", n)} - seen
+        return out + names(db, sorted(ids))
+    keys = {unicodedata.normalize("NFC", n).casefold() for n in others}
+    for i, name in db.conn.execute("SELECT id, name FROM orgs ORDER BY id"):
+        if i not in seen and name.casefold() in keys:
+            seen.add(i)
+            out.append((i, name))
     return out
 
 
