@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "team": ("crm_cli.commands.user", "team_app"),
     "config": ("crm_cli.commands.config", "app"),
     "demo": ("crm_cli.commands.demo", "demo_cmd"),
+    "dash": ("crm_cli.commands.dash", "dash_cmd"),
 }
 
 

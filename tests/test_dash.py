@@ -1,0 +1,181 @@
+"""crm dash: real key presses over a temporary database (Textual's pilot)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from crm_cli.tui.app import CrmApp
+from crm_cli.tui.screens import FormScreen
+from crm_cli.tui.views import AgendaView, BoardView, ContactsView
+
+
+@pytest.fixture
+def sales(crm):
+    """Two contacts, three deals in the default pipeline, two follow-ups."""
+    crm("contact", "add", "Ana García", "--email", "ana@example.es", "--org", "Acme SL")
+    crm("contact", "add", "Bob Stone", "--email", "bob@example.com")
+    crm(
+        "deal",
+        "add",
+        "Big renewal",
+        "--amount",
+        "5000",
+        "--org",
+        "Acme SL",
+        "--contact",
+        "ana@example.es",
+    )
+    crm("deal", "add", "Small pilot", "--amount", "800", "--contact", "bob@example.com")
+    crm("deal", "add", "Training", "--amount", "1200", "--stage", "proposal")
+    crm("followup", "add", "Call Ana back", "--due", "-1d", "--contact", "ana@example.es")
+    crm("followup", "add", "Send the quote", "--due", "+2d", "--contact", "bob@example.com")
+    return crm
+
+
+def deal(crm, title):
+    return next(d for d in crm.json("deal", "list", "--all") if d["title"] == title)
+
+
+async def settle(pilot, app, seconds=0.15):
+    """Let the database thread answer and the interface redraw."""
+    for _ in range(3):
+        await pilot.pause(seconds)
+        await app.workers.wait_for_complete()
+
+
+def make_app():
+    return CrmApp(os.environ["CRM_DB"], None)
+
+
+async def test_move_a_deal_to_the_next_stage_and_back(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        board = app.query_one(BoardView)
+        assert board.selected_deal() == deal(sales, "Big renewal")["id"]  # biggest first
+        await pilot.press("]")
+        await settle(pilot, app)
+        assert deal(sales, "Big renewal")["stage"] == "qualified"
+        counts = {c.name: c.count for c in board.board.columns}
+        assert counts == {"lead": 1, "qualified": 1, "proposal": 1, "negotiation": 0}
+        await pilot.press("right", "[")
+        await settle(pilot, app)
+    assert deal(sales, "Big renewal")["stage"] == "lead"
+    moves = sales("history").stdout
+    assert "deal move" in moves
+
+
+async def test_mark_a_deal_lost_with_a_reason(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("l")
+        await settle(pilot, app)
+        assert isinstance(app.screen, FormScreen)
+        await pilot.press(*"price", "enter")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, FormScreen)
+    d = deal(sales, "Big renewal")
+    assert (d["status"], d["lost_reason"]) == ("lost", "price")
+
+
+async def test_complete_and_snooze_follow_ups_in_the_agenda(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        agenda = app.query_one(AgendaView)
+        assert agenda.selected().text == "Call Ana back"  # overdue comes first
+        await pilot.press("d")
+        await settle(pilot, app)
+        assert agenda.selected().text == "Send the quote"
+        await pilot.press("s")
+        await settle(pilot, app)
+        await pilot.press(*"2026-03-20 9am")
+        await settle(pilot, app)
+        preview = str(app.screen.query_one("#preview").render())
+        assert "2026-03-20 09:00" in preview  # the parsed time, before saving
+        await pilot.press("enter")
+        await settle(pilot, app)
+    items = {f["text"]: f for f in sales.json("followup", "list", "--all")}
+    assert items["Call Ana back"]["status"] == "done"
+    assert items["Send the quote"]["due_at"] == "2026-03-20T08:00:00Z"  # Madrid, UTC+1
+
+
+async def test_search_as_you_type_and_open_a_contact(sales):
+    sales("log", "call", "--contact", "ana@example.es", "--body", "Talked about the renewal")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        await settle(pilot, app)
+        await pilot.press(*"garc")
+        await settle(pilot, app)
+        view = app.query_one(ContactsView)
+        assert [h.name for h in view.hits] == ["Ana García"]
+        body = str(app.query_one("#contact-body").render())
+        assert "ana@example.es" in body and "Big renewal" in body
+        assert "Talked about the renewal" in body and "Call Ana back" in body
+        # The filter language works in the same box.
+        await pilot.press(*(["backspace"] * 4), *"org~acme")
+        await settle(pilot, app)
+        assert app.query_one("#contact-search").value == "org~acme"
+        assert [h.name for h in view.hits] == ["Ana García"], app.query_one(
+            "#contact-status"
+        ).render()
+        await pilot.press(*(["backspace"] * 8), *"nosuchfield:2")  # told, not a crash
+        await settle(pilot, app)
+        assert "unknown" in str(app.query_one("#contact-status").render()).lower()
+
+
+async def test_a_form_with_a_bad_email_shows_the_error_and_saves_nothing(sales):
+    before = len(sales.json("contact", "list"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("n")
+        await settle(pilot, app)
+        await pilot.press(*"Carla Ruiz", "enter", *"carla@@example", "enter", "enter", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, FormScreen)  # still open, with what was typed
+        error = str(app.screen.query_one("#error").render())
+        assert "invalid email address" in error
+        assert app.screen.values()["name"] == "Carla Ruiz"
+        await pilot.press("escape")
+        await settle(pilot, app)
+    assert len(sales.json("contact", "list")) == before
+
+
+async def test_a_change_from_another_process_appears_on_the_board(sales):
+    big = deal(sales, "Big renewal")["id"]
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        board = app.query_one(BoardView)
+        assert {c.name: c.count for c in board.board.columns}["negotiation"] == 0
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crm_cli", "deal", "move", str(big), "negotiation",
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, err
+        for _ in range(30):  # the board polls every second: within two, it shows
+            await pilot.pause(0.1)
+            if {c.name: c.count for c in board.board.columns}["negotiation"] == 1:
+                break
+        assert {c.name: c.count for c in board.board.columns}["negotiation"] == 1
+        assert board.selected_deal() is not None  # the selection survived the redraw
+
+
+def test_dash_without_a_database_is_one_error_line(crm):
+    assert "no database at" in crm.fails("dash", code=3).stderr  # exit 3: not found
+
+
+def test_dash_with_an_unknown_pipeline_is_one_error_line(sales):
+    assert "pipeline" in sales.fails("dash", "--pipeline", "nope").stderr
