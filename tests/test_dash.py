@@ -179,3 +179,18 @@ def test_dash_without_a_database_is_one_error_line(crm):
 
 def test_dash_with_an_unknown_pipeline_is_one_error_line(sales):
     assert "pipeline" in sales.fails("dash", "--pipeline", "nope").stderr
+
+
+async def test_edit_a_follow_up_from_the_agenda(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        await pilot.press("e")
+        await settle(pilot, app)
+        await pilot.press("end", *" today", "ctrl+s")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, FormScreen)
+    texts = {f["text"] for f in sales.json("followup", "list")}
+    assert "Call Ana back today" in texts

@@ -345,7 +345,9 @@ def test_config_is_read_once_inside_frozen_and_again_after(tmp_path):
     path.write_text('[phone]\nregion = "ES"\n', encoding="utf-8")
     assert config.get("phone.region") == "ES"
     with config.frozen():
-        path.write_text('[phone]\nregion = "GB"\n# a longer file, another mtime\n', encoding="utf-8")
+        path.write_text(
+            '[phone]\nregion = "GB"\n# a longer file, another mtime\n', encoding="utf-8"
+        )
         os.utime(path, ns=(1, 1))
         assert config.get("phone.region") == "ES"
     assert config.get("phone.region") == "GB"

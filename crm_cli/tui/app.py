@@ -176,15 +176,10 @@ class CrmApp(App):
             await self.write(deals.close, deal_id, "won", ok=f"deal {deal_id} won")
             return
 
-        async def submit(values: dict[str, str]) -> str | None:
-            try:
-                await self.backend.call(
-                    deals.close, deal_id, "lost", reason=values["reason"] or None
-                )
-            except CrmError as e:
-                return str(e)
-            await self.after_write(f"deal {deal_id} lost")
-            return None
+        def lose(db, v):
+            return deals.close(db, deal_id, "lost", reason=v["reason"] or None)
+
+        submit = self._submitter(lose, f"deal {deal_id} lost")
 
         await self.push_screen(FormScreen(f"Deal {deal_id} lost: why?",
                                           [FormField("reason", "Reason", "price, timing, competitor…")],
@@ -225,13 +220,10 @@ class CrmApp(App):
         async def preview(text: str) -> str:
             return await self.backend.call(lambda db: data.snooze_preview(text))
 
-        async def submit(values: dict[str, str]) -> str | None:
-            try:
-                await self.backend.call(followups.snooze, f.id, values["when"])
-            except CrmError as e:
-                return str(e)
-            await self.after_write(f"follow-up {f.id} snoozed")
-            return None
+        def snooze(db, v):
+            return followups.snooze(db, f.id, v["when"])
+
+        submit = self._submitter(snooze, f"follow-up {f.id} snoozed")
 
         await self.push_screen(FormScreen(f"Snooze: {f.text}",
                                           [FormField("when", "Until when?", "tomorrow 9am, +2h, monday")],
@@ -241,14 +233,10 @@ class CrmApp(App):
         if f is None or f.kind != "followup":
             return
 
-        async def submit(values: dict[str, str]) -> str | None:
-            try:
-                await self.backend.call(followups.edit, f.id, text=values["text"],
-                                        due=values["due"] or None)  # fmt: skip
-            except CrmError as e:
-                return str(e)
-            await self.after_write(f"follow-up {f.id} changed")
-            return None
+        def edit(db, v):
+            return followups.edit(db, f.id, text=v["text"], due=v["due"] or None)
+
+        submit = self._submitter(edit, f"follow-up {f.id} changed")
 
         await self.push_screen(FormScreen(f"Edit follow-up {f.id}", [
             FormField("text", "Text", value=f.text),
@@ -288,7 +276,10 @@ class CrmApp(App):
         self.query_one(ContactsView).show_detail(detail)
 
     # -- quick forms ---------------------------------------------------------
-    def _form(self, title: str, fields: list[FormField], write, ok: str) -> FormScreen:
+    def _submitter(self, write, ok: str):
+        """A form's submit: ``write(db, values)`` in the database thread; its error, if any,
+        is what the form shows (the domain wrote nothing), else the views redraw."""
+
         async def submit(values: dict[str, str]) -> str | None:
             try:
                 await self.backend.call(write, values)
@@ -297,7 +288,10 @@ class CrmApp(App):
             await self.after_write(ok)
             return None
 
-        return FormScreen(title, fields, submit)
+        return submit
+
+    def _form(self, title: str, fields: list[FormField], write, ok: str) -> FormScreen:
+        return FormScreen(title, fields, self._submitter(write, ok))
 
     def _about(self) -> str:
         """The contact in view, as a default for forms (its id)."""

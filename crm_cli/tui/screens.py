@@ -76,7 +76,6 @@ class FormScreen(ModalScreen[bool]):
             return
         try:
             out.update(Text(f"→ {await self.preview(event.value)}"))
-            out.styles.color = None
         except Exception as e:  # noqa: BLE001 - a preview only explains, never fails
             out.update(Text(f"? {e}"))
 
