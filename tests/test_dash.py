@@ -63,7 +63,7 @@ async def test_move_a_deal_to_the_next_stage_and_back(sales):
         assert deal(sales, "Big renewal")["stage"] == "qualified"
         counts = {c.name: c.count for c in board.board.columns}
         assert counts == {"lead": 1, "qualified": 1, "proposal": 1, "negotiation": 0}
-        await pilot.press("right", "[")
+        await pilot.press("[")  # the focus followed the deal into its new column
         await settle(pilot, app)
     assert deal(sales, "Big renewal")["stage"] == "lead"
     moves = sales("history").stdout
@@ -194,3 +194,61 @@ async def test_edit_a_follow_up_from_the_agenda(sales):
         assert not isinstance(app.screen, FormScreen)
     texts = {f["text"] for f in sales.json("followup", "list")}
     assert "Call Ana back today" in texts
+
+
+async def test_focus_follows_a_moved_deal_so_it_can_move_again(sales):
+    big = deal(sales, "Big renewal")["id"]
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        board = app.query_one(BoardView)
+        await pilot.press("]")
+        await settle(pilot, app)
+        assert board.focused_column().column.name == "qualified"
+        assert board.selected_deal() == big
+        await pilot.press("]")  # again: the same deal, one stage further
+        await settle(pilot, app)
+        assert board.focused_column().column.name == "proposal"
+        assert board.selected_deal() == big
+    assert deal(sales, "Big renewal")["stage"] == "proposal"
+
+
+async def test_a_stage_with_more_deals_than_cards_pages_on_enter(crm, tmp_path):
+    ndjson = tmp_path / "deals.ndjson"
+    ndjson.write_text(
+        "".join(f'{{"title": "Deal {i:03d}", "amount": "{1000 + i}"}}\n' for i in range(120)),
+        encoding="utf-8",
+    )
+    crm("import", "deals", str(ndjson))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        board = app.query_one(BoardView)
+        lead = board.focused_column()
+        assert lead.column.count == 120 and len(lead.column.cards) == 50
+        assert lead.column.cards[0].title == "Deal 119"  # biggest first
+        cards = lead.query_one("OptionList")
+        await pilot.press("end")  # the last option: "+70 more"
+        await settle(pilot, app)
+        assert "70 more" in str(cards.get_option_at_index(cards.highlighted).prompt)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        lead = board.focused_column()
+        assert len(lead.column.cards) == 100
+        assert board.selected_deal() == deal(crm, "Deal 069")["id"]  # the first new card
+        assert lead.column.count == 120  # totals always count every open deal
+
+
+def test_cards_name_the_currency_only_where_a_stage_mixes_them(sales):
+    from crm_cli.domain.session import open_session
+    from crm_cli.tui import data
+
+    sales("deal", "add", "Export order", "--amount", "12345.60 USD", "--stage", "proposal")
+    db = open_session(os.environ["CRM_DB"], command="test")
+    try:
+        cols = {c.name: c for c in data.board(db).columns}
+    finally:
+        db.close()
+    assert [c.amount for c in cols["lead"].cards] == ["5,000", "800"]
+    assert cols["lead"].amounts == {"EUR": "5,800"} and cols["lead"].weighted == {"EUR": "580"}
+    assert [c.amount for c in cols["proposal"].cards] == ["12,345.60 USD", "1,200 EUR"]

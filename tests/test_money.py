@@ -201,6 +201,21 @@ def test_thousands_separators(minor, code):
     assert money.parse(f"{sign}{grouped}{dot}{frac}", code) == minor
 
 
+@pytest.mark.parametrize(
+    ("minor", "code", "shown"),
+    [(123456700, "EUR", "1,234,567"), (123450, "EUR", "1,234.50"), (-100, "EUR", "-1"),
+     (5, "EUR", "0.05"), (1234, "JPY", "1,234"), (1234567, "KWD", "1,234.567")],
+)  # fmt: skip
+def test_grouped_for_people(minor, code, shown):
+    assert money.grouped(money.format(minor, code)) == shown
+
+
+@given(_minor.filter(lambda m: abs(m) < 10**15), _codes)
+@PROPS
+def test_grouped_reads_back_as_the_same_amount(minor, code):
+    assert money.parse(money.grouped(money.format(minor, code)), code) == minor
+
+
 @given(_codes, st.integers(0, 10**9), st.integers(1, 9))
 @PROPS
 def test_extra_decimal_is_refused_never_rounded(code, whole, digit):

@@ -208,3 +208,15 @@ def format(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, frac = divmod(abs(minor), 10**exp)
     return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
+
+
+def grouped(plain: str) -> str:
+    """A plain amount from ``format`` for people: thousands grouped, a zero fraction
+    dropped (``1234567.00`` -> ``1,234,567``; ``1234.50`` -> ``1,234.50``).
+
+    For narrow displays (the dashboard's cards); scripts get ``format``'s exact text.
+    """
+    sign, digits = ("-", plain[1:]) if plain.startswith("-") else ("", plain)
+    whole, _, frac = digits.partition(".")
+    text = f"{int(whole):,}"
+    return sign + (f"{text}.{frac}" if frac.strip("0") else text)

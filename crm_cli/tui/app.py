@@ -112,7 +112,9 @@ class CrmApp(App):
         try:
             if which == "board":
                 view = self.query_one(BoardView)
-                await view.show(await self.backend.call(data.board, view.pipeline_id))
+                found = await self.backend.call(data.board, view.pipeline_id,
+                                                limits=dict(view.limits))  # fmt: skip
+                await view.show(found)
             elif which == "agenda":
                 self.query_one(AgendaView).show(await self.backend.call(data.agenda))
             else:

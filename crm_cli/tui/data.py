@@ -59,38 +59,42 @@ def _days_since(at: str | None) -> int:
     return max(0, (dates.now() - dates.from_db(at)).days)
 
 
-def board(db: Db, pipeline_id: int | None = None, *, per_stage: int = PER_STAGE) -> Board:
-    """The pipeline board: per stage its totals (every open deal) and its biggest deals."""
+def _amount(minor: int | None, currency: str | None, with_currency: bool) -> str | None:
+    if minor is None or not currency:
+        return None
+    shown = money.grouped(money.format(minor, currency))
+    return f"{shown} {currency}" if with_currency else shown
+
+
+def board(db: Db, pipeline_id: int | None = None, *, limits: dict[int, int] | None = None) -> Board:
+    """The pipeline board: per stage its totals (every open deal) and its biggest deals,
+    ``PER_STAGE`` of them or ``limits[stage_id]`` where the user asked for more."""
     pid = pipeline_id if pipeline_id is not None else deals.resolve_pipeline(db, None)
     p = deals.get_pipeline(db, pid)
     summary = {s["id"]: s for s in deals.pipeline_summary(db, pid)}
     columns = []
     for st in p.stages:
         found = deals.list_deals(
-            db, [f"stage_id:{st.id}"], sort=[("amount", True), ("id", False)], limit=per_stage
-        )
-        cards = tuple(
-            Card(
-                d.id,
-                d.title,
-                d.org,
-                d.contact,
-                money.format(d.amount_minor, d.currency)
-                if d.amount_minor is not None and d.currency
-                else None,
-                _days_since(d.stage_entered_at),
-            )
-            for d in found
+            db,
+            [f"stage_id:{st.id}"],
+            sort=[("amount", True), ("id", False)],
+            limit=(limits or {}).get(st.id, PER_STAGE),
         )
         s = summary.get(st.id, {})
+        mixed = len(s.get("amounts", {})) > 1  # one currency: the totals above name it
+        cards = tuple(
+            Card(d.id, d.title, d.org, d.contact, _amount(d.amount_minor, d.currency, mixed),
+                 _days_since(d.stage_entered_at))
+            for d in found
+        )  # fmt: skip
         columns.append(
             Column(
                 st.id,
                 st.name,
                 st.probability,
                 s.get("open_deals", len(cards)),
-                s.get("amounts", {}),
-                s.get("weighted", {}),
+                {c: money.grouped(v) for c, v in s.get("amounts", {}).items()},
+                {c: money.grouped(v) for c, v in s.get("weighted", {}).items()},
                 cards,
             )  # fmt: skip
         )

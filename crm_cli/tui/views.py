@@ -21,7 +21,7 @@ def _amounts(amounts: dict[str, str]) -> str:
 
 
 def card_text(c: data.Card) -> Text:
-    t = Text(c.title, style="bold", overflow="ellipsis", no_wrap=True)
+    t = Text(c.title, style="bold")  # one line each: the list's CSS cuts with an ellipsis
     t.append(f"\n{c.org or c.contact or '—'}", style="dim")
     t.append(f"\n{c.amount or 'no amount'} · {c.days_in_stage}d")
     return t
@@ -34,8 +34,12 @@ class StageColumn(Vertical):
     StageColumn { width: 1fr; min-width: 20; height: 1fr; border: round $panel; }
     StageColumn:focus-within { border: round $accent; }
     StageColumn .stage-name { text-style: bold; width: 1fr; }
-    StageColumn .stage-totals { color: $text-muted; width: 1fr; height: auto; }
-    StageColumn OptionList { height: 1fr; border: none; padding: 0; }
+    StageColumn .stage-totals {
+        color: $text-muted; width: 1fr; height: 3; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    StageColumn OptionList {
+        height: 1fr; border: none; padding: 0; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def __init__(self, column: data.Column):
@@ -54,21 +58,32 @@ class StageColumn(Vertical):
         self.column = column
         self.query_one(".stage-name", Label).update(f"{column.name} {column.probability}%")
         self.query_one(".stage-totals", Static).update(
-            f"{column.count} deals\n{_amounts(column.amounts)}\nweighted {_amounts(column.weighted)}"
+            f"{column.count} deal{'' if column.count == 1 else 's'}\n{_amounts(column.amounts)}"
+            f"\n{_amounts(column.weighted)} weighted"
         )
         cards = self.query_one(OptionList)
         old = cards.highlighted
         cards.clear_options()
         options: list[Option] = [Option(card_text(c), id=f"deal-{c.id}") for c in column.cards]
         if column.more:
-            options.append(Option(Text(f"+{column.more} more (crm deal list stage_id:{column.stage_id})",
-                                       style="dim italic"), id=f"more-{column.stage_id}", disabled=True))  # fmt: skip
+            options.append(Option(Text(f"+{column.more} more: enter shows {min(column.more, data.PER_STAGE)}",
+                                       style="dim italic"), id=f"more-{column.stage_id}"))  # fmt: skip
         cards.add_options(options)
         ids = [c.id for c in column.cards]
         if keep is not None and keep in ids:
             cards.highlighted = ids.index(keep)
-        elif ids:
+        elif ids:  # where the cursor was (after "more": the first card of the new page)
             cards.highlighted = min(old or 0, len(ids) - 1)
+
+    def highlight(self, deal_id: int) -> bool:
+        """Focus this column on a deal; False when it is not drawn here."""
+        ids = [c.id for c in self.column.cards]
+        if deal_id not in ids:
+            return False
+        cards = self.query_one(OptionList)
+        cards.highlighted = ids.index(deal_id)
+        cards.focus()
+        return True
 
     def selected_deal(self) -> int | None:
         cards = self.query_one(OptionList)
@@ -97,6 +112,8 @@ class BoardView(Vertical):
         super().__init__(id="board")
         self.board: data.Board | None = None
         self.pipeline_id: int | None = None
+        self.limits: dict[int, int] = {}  # stage id -> cards drawn, where "more" was asked
+        self.follow: int | None = None  # a deal just moved: focus goes with it
 
     def compose(self) -> ComposeResult:
         yield Label("loading the board…", id="board-title")
@@ -119,7 +136,13 @@ class BoardView(Vertical):
         if same:
             for col in board.columns:
                 self.query_one(f"#stage-{col.stage_id}", StageColumn).show(col, keep_deal)
+            if self.follow is not None:
+                for col in self.columns():
+                    if col.highlight(self.follow):
+                        col.scroll_visible()
+                        break
             return
+        self.limits = {}
         await holder.remove_children()
         await holder.mount_all([StageColumn(c) for c in board.columns])
         first = self.query(StageColumn).first(StageColumn) if board.columns else None
@@ -149,7 +172,12 @@ class BoardView(Vertical):
         cols[max(0, min(len(cols) - 1, i))].query_one(OptionList).focus()
 
     async def action_move(self, step: int) -> None:
-        await self.app.move_deal(self.selected_deal(), step)
+        deal_id = self.selected_deal()
+        self.follow = deal_id
+        try:
+            await self.app.move_deal(deal_id, step)
+        finally:
+            self.follow = None
 
     async def action_won(self) -> None:
         await self.app.close_deal(self.selected_deal(), "won")
@@ -165,6 +193,11 @@ class BoardView(Vertical):
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
+        if event.option.id and event.option.id.startswith("more-"):
+            stage_id = int(event.option.id.removeprefix("more-"))
+            self.limits[stage_id] = self.limits.get(stage_id, data.PER_STAGE) + data.PER_STAGE
+            await self.app.refresh_view("board")
+            return
         await self.action_open_deal()
 
 
@@ -191,7 +224,7 @@ class AgendaView(Vertical):
     ]
     DEFAULT_CSS = """
     AgendaView #agenda-title { height: 1; text-style: bold; padding: 0 1; }
-    AgendaView OptionList { height: 1fr; }
+    AgendaView OptionList { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self) -> None:
@@ -265,7 +298,7 @@ class ContactsView(Horizontal):
     ContactsView #contact-side { width: 2fr; min-width: 30; }
     ContactsView #contact-search { margin: 0; }
     ContactsView #contact-status { height: 1; color: $text-muted; padding: 0 1; }
-    ContactsView #contact-list { height: 1fr; }
+    ContactsView #contact-list { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     ContactsView #contact-detail { width: 3fr; border-left: solid $panel; padding: 0 1; }
     """
 
