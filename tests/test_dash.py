@@ -252,3 +252,41 @@ def test_cards_name_the_currency_only_where_a_stage_mixes_them(sales):
     assert [c.amount for c in cols["lead"].cards] == ["5,000", "800"]
     assert cols["lead"].amounts == {"EUR": "5,800"} and cols["lead"].weighted == {"EUR": "580"}
     assert [c.amount for c in cols["proposal"].cards] == ["12,345.60 USD", "1,200 EUR"]
+
+
+async def test_the_command_palette_runs_the_actions_on_the_highlighted_deal(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p")
+        await settle(pilot, app)
+        await pilot.press(*"deal: next stage")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+    assert deal(sales, "Big renewal")["stage"] == "qualified"
+
+
+async def test_an_open_form_survives_a_change_from_another_process(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("n")
+        await settle(pilot, app)
+        await pilot.press(*"Dana Half")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crm_cli", "deal", "move", str(deal(sales, "Big renewal")["id"]),
+            "negotiation", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert (await proc.wait()) == 0
+        board = app.query_one(BoardView)
+        for _ in range(30):
+            await pilot.pause(0.1)
+            if {c.name: c.count for c in board.board.columns}["negotiation"] == 1:
+                break
+        assert {c.name: c.count for c in board.board.columns}["negotiation"] == 1  # redrawn
+        assert isinstance(app.screen, FormScreen)  # ...under the form, which kept its text
+        assert app.screen.values()["name"] == "Dana Half"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+    assert "Dana Half" in {c["name"] for c in sales.json("contact", "list")}

@@ -368,6 +368,19 @@ class CrmApp(App):
         yield SystemCommand(
             "Switch pipeline", "Show the next pipeline's board", self.switch_pipeline
         )
+        board, agenda = self.query_one(BoardView), self.query_one(AgendaView)
+        for title, help, action in [
+            ("Deal: next stage", "Move the highlighted deal one stage on", lambda: board.action_move(1)),
+            ("Deal: previous stage", "Move the highlighted deal one stage back", lambda: board.action_move(-1)),
+            ("Deal: won", "Mark the highlighted deal won", board.action_won),
+            ("Deal: lost", "Mark the highlighted deal lost, with a reason", board.action_lost),
+            ("Deal: open", "The highlighted deal with its moves and timeline", board.action_open_deal),
+            ("Follow-up: done", "Complete the highlighted follow-up", agenda.action_done),
+            ("Follow-up: snooze", "Move the highlighted follow-up later", agenda.action_snooze),
+            ("Follow-up: edit", "Change the highlighted follow-up", agenda.action_edit),
+            ("Follow-up: go to", "Its contact or deal", agenda.action_jump),
+        ]:  # fmt: skip
+            yield SystemCommand(title, help, action)
         yield SystemCommand("Refresh", "Reload the view from the database", self.action_refresh)
         yield SystemCommand("Keys", "Every key binding", self.action_help)
 
