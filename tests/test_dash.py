@@ -290,3 +290,35 @@ async def test_an_open_form_survives_a_change_from_another_process(sales):
         await pilot.press("ctrl+s")
         await settle(pilot, app)
     assert "Dana Half" in {c["name"] for c in sales.json("contact", "list")}
+
+
+async def test_switch_pipelines_with_p_and_by_name_in_the_palette(sales):
+    sales("pipeline", "add", "Renewals", "--stage", "contacted:20", "--stage", "quoted:60%")
+    sales("deal", "add", "Renew Acme", "--amount", "900", "--pipeline", "Renewals")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        board = app.query_one(BoardView)
+        assert board.board.pipeline == "sales"
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert board.board.pipeline == "Renewals"
+        assert [c.name for c in board.board.columns] == ["contacted", "quoted"]
+        assert board.selected_deal() == deal(sales, "Renew Acme")["id"]
+        await pilot.press("ctrl+p", *"pipeline: sales")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert board.board.pipeline == "sales"
+
+
+async def test_enter_on_a_follow_up_goes_to_its_contact(sales):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        await pilot.press("enter")  # "Call Ana back": about Ana
+        await settle(pilot, app)
+        assert app.active() == "contacts"
+        assert "ana@example.es" in str(app.query_one("#contact-body").render())

@@ -197,13 +197,17 @@ class CrmApp(App):
             return
         await self.push_screen(TextScreen(deal_text(d)))
 
-    async def switch_pipeline(self) -> None:
+    async def switch_pipeline(self, pipeline_id: int | None = None) -> None:
+        """Show another pipeline's board: the given one, else the next."""
         view = self.query_one(BoardView)
         if view.board is None or len(view.board.pipelines) < 2:
             self.notify("there is only one pipeline (crm pipeline add NAME adds another)")
             return
         ids = [pid for pid, _ in view.board.pipelines]
-        view.pipeline_id = ids[(ids.index(view.board.pipeline_id) + 1) % len(ids)]
+        if pipeline_id is None:
+            pipeline_id = ids[(ids.index(view.board.pipeline_id) + 1) % len(ids)]
+        view.pipeline_id = pipeline_id
+        self.action_tab("board")
         await self.refresh_view("board")
 
     # -- agenda --------------------------------------------------------------
@@ -369,6 +373,9 @@ class CrmApp(App):
             "Switch pipeline", "Show the next pipeline's board", self.switch_pipeline
         )
         board, agenda = self.query_one(BoardView), self.query_one(AgendaView)
+        for pid, name in board.board.pipelines if board.board else ():
+            yield SystemCommand(f"Pipeline: {name}", f"The board of the {name} pipeline",
+                                lambda pid=pid: self.switch_pipeline(pid))  # fmt: skip
         for title, help, action in [
             ("Deal: next stage", "Move the highlighted deal one stage on", lambda: board.action_move(1)),
             ("Deal: previous stage", "Move the highlighted deal one stage back", lambda: board.action_move(-1)),

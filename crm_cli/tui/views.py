@@ -146,8 +146,8 @@ class BoardView(Vertical):
         await holder.remove_children()
         await holder.mount_all([StageColumn(c) for c in board.columns])
         first = self.query(StageColumn).first(StageColumn) if board.columns else None
-        if first is not None and self.app.focused is None:
-            first.query_one(OptionList).focus()
+        if first is not None and (keep_col is not None or self.app.focused is None):
+            first.query_one(OptionList).focus()  # the focused column was just replaced
 
     def columns(self) -> list[StageColumn]:
         return list(self.query(StageColumn))
