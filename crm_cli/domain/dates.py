@@ -556,3 +556,247 @@ def parse_birthday(text: str) -> str:
     raise InvalidInput(
         f"birthday {_q(s)} must be YYYY-MM-DD (or YYYYMMDD) or, without a year, --MM-DD (or MM-DD)"
     )
+
+
+# -- periods (reports) -------------------------------------------------------
+
+PERIOD_EXAMPLES = (
+    "try 2026, 2026-Q1, Q1, 2026-03, march, 2026-W10, 2026-03-10, today, 'this month', "
+    "'last quarter', 'last 30 days', ytd or 2026-01..2026-03"
+)
+PERIOD_UNITS = ("day", "week", "month", "quarter", "year")
+
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )  # fmt: skip
+    for name in names
+}
+_PERIOD_UNIT_WORDS = {
+    **dict.fromkeys(("day", "days", "d"), "day"),
+    **dict.fromkeys(("week", "weeks", "w", "wk", "wks"), "week"),
+    **dict.fromkeys(("month", "months", "mo"), "month"),
+    **dict.fromkeys(("quarter", "quarters", "q"), "quarter"),
+    **dict.fromkeys(("year", "years", "y", "yr", "yrs"), "year"),
+}
+_TO_DATE = {"wtd": "week", "mtd": "month", "qtd": "quarter", "ytd": "year"}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A span of whole local days: ``start`` inclusive, ``end`` exclusive, both UTC."""
+
+    start: datetime
+    end: datetime
+    first: date  # the first local day
+    last: date  # the last local day (inclusive)
+    label: str  # 2026, 2026-Q1, 2026-03, 2026-W10, 2026-03-10 or FIRST..LAST
+
+    def contains(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+    def db(self) -> tuple[str, str]:
+        """The span as database text, for ``start <= column < end``."""
+        return to_db(self.start), to_db(self.end)
+
+
+def _unit_start(day: date, unit: str) -> date:
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if unit == "month":
+        return day.replace(day=1)
+    if unit == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, 1, 1)
+
+
+def _unit_add(day: date, unit: str, n: int) -> date:
+    """Move a unit-aligned first day by n units (n may be negative)."""
+    if unit == "day":
+        return day + timedelta(days=n)
+    if unit == "week":
+        return day + timedelta(weeks=n)
+    months = {"month": 1, "quarter": 3, "year": 12}[unit] * n
+    total = day.year * 12 + day.month - 1 + months
+    year, month0 = divmod(total, 12)
+    if not 1 <= year <= 9999:
+        raise OverflowError("year out of range")
+    return date(year, month0 + 1, 1)
+
+
+def _unit_label(first: date, unit: str) -> str:
+    if unit == "day":
+        return first.isoformat()
+    if unit == "week":
+        y, w, _ = first.isocalendar()
+        return f"{y}-W{w:02d}"
+    if unit == "month":
+        return f"{first.year:04d}-{first.month:02d}"
+    if unit == "quarter":
+        return f"{first.year:04d}-Q{(first.month - 1) // 3 + 1}"
+    return f"{first.year:04d}"
+
+
+def _days(first: date, last: date, tz: tzinfo, label: str | None = None) -> Period:
+    """The local days first..last (inclusive) as a Period."""
+    try:
+        end_day = last + timedelta(days=1)
+        return Period(_midnight(first, tz), _midnight(end_day, tz), first, last,
+                      label or f"{first.isoformat()}..{last.isoformat()}")  # fmt: skip
+    except OverflowError:
+        raise InvalidInput(f"{first.isoformat()}..{last.isoformat()} is out of range") from None
+
+
+def unit_period(day: date, unit: str, tz: tzinfo | None = None) -> Period:
+    """The calendar day/week/month/quarter/year (local) that contains ``day``."""
+    first = _unit_start(day, unit)
+    try:
+        last = _unit_add(first, unit, 1) - timedelta(days=1)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{day.isoformat()} is out of range") from None
+    return _days(first, last, tz or local_tz(), _unit_label(first, unit))
+
+
+def _named_period(s: str, today: date, tz: tzinfo) -> Period | None:
+    """One period from the grammar of ``parse_period`` (``s`` lower-case, spaces collapsed)."""
+    try:
+        if m := re.fullmatch(r"([0-9]{4})", s):
+            return unit_period(date(int(m[1]), 1, 1), "year", tz)
+        if m := re.fullmatch(r"([0-9]{4})-?q([1-4])|q([1-4])[ -]?([0-9]{4})|q([1-4])", s):
+            year = int(m[1] or m[4] or today.year)
+            q = int(m[2] or m[3] or m[5])
+            return unit_period(date(year, 3 * q - 2, 1), "quarter", tz)
+        if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", s):
+            return unit_period(date(int(m[1]), int(m[2]), 1), "month", tz)
+        if m := re.fullmatch(r"([0-9]{4})-?w([0-9]{2})", s):
+            return unit_period(date.fromisocalendar(int(m[1]), int(m[2]), 1), "week", tz)
+        if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", s):
+            return unit_period(date(int(m[1]), int(m[2]), int(m[3])), "day", tz)
+        if m := re.fullmatch(r"([a-z]+)(?: ([0-9]{4}))?|([0-9]{4}) ([a-z]+)", s):
+            name, year = (m[1], m[2]) if m[1] else (m[4], m[3])
+            if name in _MONTHS:
+                return unit_period(date(int(year or today.year), _MONTHS[name], 1), "month", tz)
+    except ValueError:
+        raise InvalidInput(f"{_q(s)} is not a real date, week, month or quarter") from None
+    if s in ("today", "yesterday", "tomorrow"):
+        return unit_period(today + timedelta(days={"today": 0, "yesterday": -1,
+                                                    "tomorrow": 1}[s]), "day", tz)  # fmt: skip
+    if m := re.fullmatch(r"(this|last|previous|next) ([a-z]+)", s):
+        unit = _PERIOD_UNIT_WORDS.get(m[2])
+        if unit is None:
+            return None
+        step = {"this": 0, "last": -1, "previous": -1, "next": 1}[m[1]]
+        first = _unit_add(_unit_start(today, unit), unit, step)
+        return unit_period(first, unit, tz)
+    if m := re.fullmatch(r"(?:last|past) ([0-9]{1,4}) ?([a-z]+)", s):
+        unit = _PERIOD_UNIT_WORDS.get(m[2])
+        n = int(m[1])
+        if unit is None or n < 1:
+            return None
+        # The n units that end with today: "last 30 days" is today and the 29 before it.
+        if unit in ("day", "week"):
+            first = today - timedelta(days=n * (7 if unit == "week" else 1) - 1)
+        else:
+            months = n * {"month": 1, "quarter": 3, "year": 12}[unit]
+            first = _add_months(datetime.combine(today, time(0)), -months).date()
+            first += timedelta(days=1)
+        return _days(first, today, tz, f"last {n} {unit}{'s' if n > 1 else ''}")
+    unit = _TO_DATE.get(s) or (
+        _PERIOD_UNIT_WORDS.get(s.removesuffix(" to date")) if s.endswith(" to date") else None
+    )
+    if unit is not None:
+        first = _unit_start(today, unit)
+        return _days(first, today, tz, f"{_unit_label(first, unit)} to date")
+    return None
+
+
+def parse_period(text: str, *, now: datetime | None = None, tz: tzinfo | None = None) -> Period:
+    """Read a reporting period in plain words into whole local days (config time.zone).
+
+    - Calendar units: ``2026``, ``2026-Q1`` (also ``Q1 2026``, ``2026Q1``, and ``Q1`` for
+      this year), ``2026-03``, ``march`` / ``mar 2026``, ``2026-W10`` (ISO week, Monday
+      first), ``2026-03-10``.
+    - Relative: ``today``, ``yesterday``, ``this week|month|quarter|year``, ``last …``
+      (the previous whole one), ``next …``.
+    - Rolling, ending with today: ``last 30 days``, ``past 6 months``, ``last 2 weeks``.
+    - To date: ``ytd``, ``qtd``, ``mtd``, ``wtd``, ``year to date``.
+    - A span of two of these: ``2026-01..2026-03``, ``2026-01-15..today``.
+    - Any other single day ``parse_when`` reads (``friday``, ``March 3 2025``, ``-30d``).
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"expected a period as text, not {type(text).__name__}")
+    s = _SPACES.sub(" ", text.strip().lower())
+    local_now, zone = _context(now, tz)
+    today = local_now.date()
+    if ".." in s:
+        a, _, b = s.partition("..")
+        if not a.strip() or not b.strip():
+            raise InvalidInput(f"{_q(text.strip())} needs a period on each side of '..'")
+        first = parse_period(a, now=now, tz=zone)
+        last = parse_period(b, now=now, tz=zone)
+        if last.last < first.first:
+            raise InvalidInput(f"{_q(text.strip())} ends before it starts")
+        return _days(first.first, last.last, zone)
+    if not s:
+        raise InvalidInput(f"the period is empty; {PERIOD_EXAMPLES}")
+    try:
+        found = _named_period(s, today, zone)
+    except OverflowError:
+        raise InvalidInput(f"{_q(text.strip())} is out of range") from None
+    if found is not None:
+        return found
+    try:
+        parsed = _parse(s, now, zone)
+    except InvalidInput:
+        raise InvalidInput(
+            f"cannot read {_q(text.strip())} as a period; {PERIOD_EXAMPLES}"
+        ) from None
+    if parsed.day is None:
+        raise InvalidInput(f"{_q(text.strip())} is a moment, not a period; {PERIOD_EXAMPLES}")
+    return unit_period(parsed.day, "day", zone)
+
+
+def period_between(
+    start: str | None, end: str | None, *, now: datetime | None = None, tz: tzinfo | None = None
+) -> Period:
+    """``--from START --to END``: from the first day of START to the last day of END,
+    both periods in ``parse_period``'s words (``--from 2026-01 --to 2026-03`` is the
+    quarter). A missing side is open: from the year 1 / to today."""
+    local_now, zone = _context(now, tz)
+    first = parse_period(start, now=now, tz=zone).first if start else date(1, 1, 1)
+    last = parse_period(end, now=now, tz=zone).last if end else local_now.date()
+    if last < first:
+        raise InvalidInput(f"--to {end or 'today'} is before --from {start}")
+    return _days(first, last, zone)
+
+
+def buckets(period: Period, unit: str, tz: tzinfo | None = None) -> list[Period]:
+    """The calendar units (local) that cover ``period``, each cut to the period."""
+    if unit not in PERIOD_UNITS:
+        raise InvalidInput(f"unknown period unit {_q(unit)}; use one of {', '.join(PERIOD_UNITS)}")
+    zone = tz or local_tz()
+    out: list[Period] = []
+    first = _unit_start(period.first, unit)
+    while first <= period.last:
+        nxt = _unit_add(first, unit, 1)
+        a, b = max(first, period.first), min(nxt - timedelta(days=1), period.last)
+        out.append(_days(a, b, zone, _unit_label(first, unit)))
+        first = nxt
+    return out
