@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("crm_cli.commands.config", "app"),
     "demo": ("crm_cli.commands.demo", "demo_cmd"),
     "dash": ("crm_cli.commands.dash", "dash_cmd"),
+    "report": ("crm_cli.commands.report", "app"),
 }
 
 

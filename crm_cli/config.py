@@ -81,6 +81,13 @@ KEYS: dict[str, Key] = {
         Key("ticket.target.normal", "team", "str", "1d", "response target for normal tickets"),
         Key("ticket.target.low", "team", "str", "3d", "response target for low-priority tickets"),
         Key(
+            "reports.commit_probability",
+            "team",
+            "int",
+            75,
+            "forecast worst case: open deals in stages of this probability (%) or more",
+        ),
+        Key(
             "contact.stages",
             "team",
             "list",

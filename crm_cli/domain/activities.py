@@ -245,15 +245,19 @@ def timeline(
     db: Db, target: tuple[str, int] | None, filter_args: list[str] | None = None, *, limit=None
 ) -> list[Activity]:
     """Activities on a record's timeline, newest first, matching the filters."""
+    where, params = filter_sql(filter_args)
+    return load(db, store.timeline(db, target, where, params, limit=limit))
+
+
+def filter_sql(filter_args: list[str] | None) -> tuple[str, list]:
+    """The filter language as SQL over ``activities a``: (where, params)."""
     from crm_cli.domain import filters
     from crm_cli.storage import filters as compiled
 
-    where, params = "1", []
-    if filter_args:
-        node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS))
-        node = _kinds(node)
-        where, params = compiled.compile_filter(node, store.FIELDS)
-    return load(db, store.timeline(db, target, where, params, limit=limit))
+    if not filter_args:
+        return "1", []
+    node = filters.parse(list(filter_args), compiled.filter_types(store.FIELDS))
+    return compiled.compile_filter(_kinds(node), store.FIELDS)
 
 
 def _kinds(node):

@@ -495,6 +495,15 @@ def list_deals(
     db: Db, filter_args: list[str] | None = None, *, everything: bool = False, sort=None, limit=None
 ) -> list[Deal]:
     """Deals matching the filters; open ones only unless the filter names a status or ``everything``."""
+    where, params = filter_sql(db, filter_args, everything=everything)
+    return load(db, store.select(db, where, params, sort=sort, limit=limit))
+
+
+def filter_sql(
+    db: Db, filter_args: list[str] | None, *, everything: bool = False
+) -> tuple[str, list]:
+    """The filter language as SQL over ``deals d``: (where, params); open deals only
+    unless the filter names a status or ``everything`` (reports use it too)."""
     from crm_cli import query
     from crm_cli.domain import filters
     from crm_cli.storage import filters as compiled
@@ -510,8 +519,7 @@ def list_deals(
         from crm_cli import config
 
         node = filters.scope_money(node, "amount", config.get("money.currency"))
-    where, params = compiled.compile_filter(node, store.FIELDS)
-    return load(db, store.select(db, where, params, sort=sort, limit=limit))
+    return compiled.compile_filter(node, store.FIELDS)
 
 
 def _amount(amount: str | None, currency: str | None) -> tuple[int | None, str | None]:

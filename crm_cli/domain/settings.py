@@ -53,6 +53,10 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
 
         value = value.strip()
         tickets.target_from_text(k.name, value)  # InvalidInput unless a duration above zero
+    if k.name == "reports.commit_probability" and value is not None and not 0 <= value <= 100:
+        raise InvalidInput(
+            f"reports.commit_probability must be a percentage from 0 to 100, not {value}"
+        )
     if k.name == "smtp.port" and value is not None and not 1 <= value <= 65535:
         raise InvalidInput(f"smtp.port must be a port number from 1 to 65535, not {value}")
     if k.name == "smtp.security" and value is not None:

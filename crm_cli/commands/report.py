@@ -1,0 +1,180 @@
+"""crm report: analytical reports as a table, JSON, CSV or a terminal chart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crm_cli.commands._common import CsvOpt, JsonOpt, noun_app, open_db
+from crm_cli.domain import reports
+
+app = noun_app(
+    "Reports: pipeline, forecast, winrate, cycle, funnel, lost, activity. Each takes filters, "
+    "--period (2026-Q1, 'last quarter', ytd) or --from/--to, --json, --csv and --chart."
+)
+
+Filters = Annotated[
+    list[str] | None,
+    typer.Argument(help="Filter expressions, ANDed (the filter language in README.md)."),
+]
+PeriodOpt = Annotated[
+    str | None,
+    typer.Option("--period", "-p", metavar="PERIOD",
+                 help="2026, 2026-Q1, 2026-03, 2026-W10, 'last quarter', 'this month', "
+                      "'last 30 days', ytd, 2026-01..2026-03."),
+]  # fmt: skip
+FromOpt = Annotated[
+    str | None, typer.Option("--from", metavar="START", help="First day or period (inclusive).")
+]
+ToOpt = Annotated[
+    str | None, typer.Option("--to", metavar="END", help="Last day or period (inclusive).")
+]
+ChartOpt = Annotated[bool, typer.Option("--chart", help="Draw a bar chart under the table.")]
+
+
+def _by(choices: str):
+    return Annotated[
+        str | None, typer.Option("--by", metavar="GROUP", help=f"Group by: {choices}.")
+    ]
+
+
+def _show(ctx: typer.Context, name: str, args: reports.ReportArgs, json_: bool, csv_: bool,
+          chart: bool) -> None:  # fmt: skip
+    from crm_cli.commands import _report_out
+    from crm_cli.commands._output import fmt_choice
+
+    fmt = fmt_choice(json_, False, csv_)
+    if chart and fmt != "table":
+        from crm_cli.errors import InvalidInput
+
+        raise InvalidInput("--chart draws for people: leave out --json/--csv")
+    report = reports.run(open_db(ctx, must_exist=True), name, args)
+    _report_out.emit(report, fmt, chart=chart)
+
+
+@app.command("pipeline")
+def pipeline_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Pipeline name or id.")] = None,
+    by: _by("stage (default), owner") = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Open deals by stage: count, amount, weighted amount (per currency).
+
+    A period keeps the deals expected to close in it.
+    """
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by, pipeline)
+    _show(ctx, "pipeline", args, json_, csv_, chart)
+
+
+@app.command("forecast")
+def forecast_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Won, worst case, weighted and best case by expected close month.
+
+    Default period: the last 6 months through the next 6.
+    """
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end)
+    _show(ctx, "forecast", args, json_, csv_, chart)
+
+
+_CLOSED_BY = "owner (default), source, pipeline, month, quarter, year"
+
+
+@app.command("winrate")
+def winrate_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    by: _by(_CLOSED_BY) = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Deals closed in the period: won, lost and win rate per group."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
+    _show(ctx, "winrate", args, json_, csv_, chart)
+
+
+@app.command("cycle")
+def cycle_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    by: _by(_CLOSED_BY) = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Sales-cycle length (days from created to won): median and p90 per group."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
+    _show(ctx, "cycle", args, json_, csv_, chart)
+
+
+@app.command("funnel")
+def funnel_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Pipeline name or id.")] = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Stage-to-stage conversion and time in stage of the deals created in the period."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, None, pipeline)
+    _show(ctx, "funnel", args, json_, csv_, chart)
+
+
+@app.command("lost")
+def lost_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Lost reasons ranked, with the stages deals were lost at."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end)
+    _show(ctx, "lost", args, json_, csv_, chart)
+
+
+@app.command("activity")
+def activity_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    by: _by("week (default), day, month, quarter, year, person") = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Interactions per channel by week (or day, month, person). Default: the last 12 weeks."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
+    _show(ctx, "activity", args, json_, csv_, chart)
