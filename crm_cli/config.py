@@ -22,7 +22,7 @@ from crm_cli.errors import InvalidInput
 class Key:
     name: str
     scope: str  # "personal" (config file) or "team" (database settings table)
-    type: str  # "str", "list", "int"
+    type: str  # "str", "list", "int", "float"
     default: Any
     help: str
 
@@ -86,6 +86,13 @@ KEYS: dict[str, Key] = {
             "int",
             75,
             "forecast worst case: open deals in stages of this probability (%) or more",
+        ),
+        Key(
+            "reports.churn_factor",
+            "team",
+            "float",
+            1.5,
+            "churn: quiet for longer than this many times a customer's usual gap",
         ),
         Key(
             "contact.stages",
@@ -204,6 +211,14 @@ def coerce(k: Key, text: str) -> Any:
             return int(text)
         except ValueError:
             raise InvalidInput(f"{k.name} takes a whole number, not '{text}'") from None
+    if k.type == "float":
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidInput(f"{k.name} takes a number, not '{text}'") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidInput(f"{k.name} takes a finite number, not '{text}'")
+        return value
     if k.type == "list":
         items = [p.strip() for p in text.split(",") if p.strip()]
         if not items:

@@ -121,7 +121,9 @@ def test_forecast_commit_probability_comes_from_config(sales):
     r = report(sales, "forecast", "--period", "2026-01..2026-04")
     overdue = next(x for x in r["rows"] if x["month"] == "overdue")
     assert overdue["worst"] == "1000.00"  # D6 sits at 50%: now committed
-    assert "from 0 to 100" in sales.fails("config", "set", "reports.commit_probability", "150").stderr
+    assert (
+        "from 0 to 100" in sales.fails("config", "set", "reports.commit_probability", "150").stderr
+    )
 
 
 def test_winrate_by_owner_and_source(sales):
@@ -174,8 +176,14 @@ def test_funnel_from_the_move_history(sales):
     assert [(s, rows[s]["reached"], rows[s]["conversion"]) for s in rows] == [
         ("lead", 8, 100.0), ("qualified", 5, 62.5), ("proposal", 4, 80.0),
         ("negotiation", 1, 25.0), ("won", 2, 25.0), ("lost", 2, 25.0)]  # fmt: skip
-    assert (rows["lead"]["median_days"], rows["lead"]["p90_days"]) == (10.0, _p90([10, 10, 4, 9, 44]))
-    assert (rows["qualified"]["median_days"], rows["qualified"]["p90_days"]) == (19.0, _p90([17, 21]))
+    assert (rows["lead"]["median_days"], rows["lead"]["p90_days"]) == (
+        10.0,
+        _p90([10, 10, 4, 9, 44]),
+    )
+    assert (rows["qualified"]["median_days"], rows["qualified"]["p90_days"]) == (
+        19.0,
+        _p90([17, 21]),
+    )
     assert (rows["proposal"]["median_days"], rows["proposal"]["p90_days"]) == (21.5, _p90([19, 24]))
     assert rows["negotiation"]["median_days"] is None  # D5 is still there
     # Created in February: D3, D4, D5.

@@ -12,7 +12,7 @@ from typing import Any
 from crm_cli.domain import money
 from crm_cli.domain.reports import Col, Report
 
-_NUMERIC = ("int", "money", "pct", "days")
+_NUMERIC = ("int", "money", "pct", "days", "hours")
 
 
 def emit(report: Report, fmt: str, *, chart: bool = False) -> None:
@@ -56,7 +56,7 @@ def cell(v: Any, col: Col) -> str:
         return money.grouped(str(v))
     if col.kind == "int":
         return f"{v:,}"
-    if col.kind in ("pct", "days"):
+    if col.kind in ("pct", "days", "hours"):
         return f"{v:.1f}"
     if isinstance(v, dict):
         return " · ".join(f"{k} {n}" for k, n in v.items())

@@ -178,3 +178,55 @@ def activity_cmd(
     """Interactions per channel by week (or day, month, person). Default: the last 12 weeks."""
     args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
     _show(ctx, "activity", args, json_, csv_, chart)
+
+
+@app.command("service")
+def service_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    by: _by("priority (default), assignee, channel, type") = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Tickets: the open backlog by age; response and resolve times, target breaches and
+    satisfaction of those opened in the period (default: the last 30 days)."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
+    _show(ctx, "service", args, json_, csv_, chart)
+
+
+@app.command("rfm")
+def rfm_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    by: _by("segment (default), customer") = None,
+    currency: Annotated[
+        str | None,
+        typer.Option("--currency", help="Orders in this currency (default: the most used)."),
+    ] = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Customers scored 1-5 on recency, frequency and monetary value of their paid orders
+    (quintiles), grouped into segments: champions, loyal, at risk, hibernating, lost…"""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by, currency=currency)
+    _show(ctx, "rfm", args, json_, csv_, chart)
+
+
+@app.command("churn")
+def churn_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+):
+    """Customers quiet for longer than their own usual gap between orders and interactions
+    (times reports.churn_factor), by value at risk, with a suggested next action."""
+    _show(ctx, "churn", reports.ReportArgs(tuple(filters or ())), json_, csv_, False)

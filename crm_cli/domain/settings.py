@@ -57,6 +57,8 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
         raise InvalidInput(
             f"reports.commit_probability must be a percentage from 0 to 100, not {value}"
         )
+    if k.name == "reports.churn_factor" and value is not None and not 0 < value <= 100:
+        raise InvalidInput(f"reports.churn_factor must be above 0 (and at most 100), not {value:g}")
     if k.name == "smtp.port" and value is not None and not 1 <= value <= 65535:
         raise InvalidInput(f"smtp.port must be a port number from 1 to 65535, not {value}")
     if k.name == "smtp.security" and value is not None:

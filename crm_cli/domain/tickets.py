@@ -364,6 +364,14 @@ def list_tickets(
 ) -> list[Ticket]:
     """Tickets matching the filters; only active ones (not resolved or closed) unless all_
     or a filter names the status."""
+    where, params = filter_sql(filter_args, all_=all_, now=now)
+    return load(store.select(db, where, params, sort=sort, limit=limit), now=now)
+
+
+def filter_sql(
+    filter_args: list[str] | None, *, all_: bool = False, now: datetime | None = None
+) -> tuple[str, list]:
+    """The filter language as SQL over the tickets table (reports use it too)."""
     from crm_cli import query
     from crm_cli.domain import filters
     from crm_cli.storage import filters as compiled
@@ -374,10 +382,9 @@ def list_tickets(
             filters.parse(list(filter_args), compiled.filter_types(store.FIELDS), now=now)
         )
     if not all_ and not query.mentions(node, "status"):
-        active = query.Or(tuple(query.Cond("status", "=", s) for s in ("new", "open", "pending")))
+        active = query.Or(tuple(query.Cond("status", "=", s) for s in ACTIVE))
         node = active if node is None else query.And((node, active))
-    where, params = compiled.compile_filter(node, store.FIELDS)
-    return load(store.select(db, where, params, sort=sort, limit=limit), now=now)
+    return compiled.compile_filter(node, store.FIELDS)
 
 
 def comments(db: Db, ticket_id: int) -> list[activities.Activity]:

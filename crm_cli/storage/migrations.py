@@ -436,6 +436,29 @@ CREATE INDEX external_ids_record ON external_ids(entity, record_id)
     )
 
 
+@migration
+def m004_reports(conn: sqlite3.Connection) -> None:
+    """What the reports need: each contact's first touch (churn's usual gap comes from the
+    first and last order or interaction and their count) and a covering index for
+    counting activities per kind and person over a time range."""
+    _exec(
+        conn,
+        """
+ALTER TABLE contacts ADD COLUMN first_activity_at TEXT;
+ALTER TABLE contacts ADD COLUMN first_order_date TEXT;
+CREATE INDEX activities_at_kind ON activities(occurred_at, kind, actor_id)
+""",
+    )
+    conn.execute(
+        """UPDATE contacts SET
+             first_activity_at = (SELECT min(p.occurred_at) FROM activity_participants p
+                                  WHERE p.contact_id = contacts.id),
+             first_order_date = (SELECT min(o.order_date) FROM orders o
+                                 WHERE o.contact_id = contacts.id AND o.status = 'paid')
+           WHERE activity_count > 0 OR order_count > 0"""
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

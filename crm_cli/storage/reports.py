@@ -103,3 +103,123 @@ def stages_of(db: Db, pipeline_id: int) -> list[dict]:
         " ORDER BY position, id",
         (pipeline_id,),
     )
+
+
+# -- service -------------------------------------------------------------------
+
+TICKET_GROUPS = {
+    "priority": "t.priority",
+    "assignee": "(SELECT xu.name FROM users xu WHERE xu.id = t.assignee_id)",
+    "channel": "t.channel",
+    "type": "t.type",
+}
+
+
+def open_tickets(db: Db, group: str, where: Where) -> list[dict]:
+    """Tickets not yet resolved or closed: their group and when they were opened."""
+    return fetch_all(
+        db,
+        f"""SELECT {TICKET_GROUPS[group]} AS grp, t.created_at FROM tickets t
+            WHERE t.status IN ('new', 'open', 'pending') AND ({where[0]})""",
+        where[1],
+    )
+
+
+def tickets_created(db: Db, group: str, where: Where, created: Where) -> list[dict]:
+    """Tickets opened within the period with their service times and rating."""
+    return fetch_all(
+        db,
+        f"""SELECT {TICKET_GROUPS[group]} AS grp, t.created_at, t.due_at, t.first_response_at,
+                   t.resolved_at, t.satisfaction
+            FROM tickets t WHERE {created[0]} AND ({where[0]})""",
+        [*created[1], *where[1]],
+    )
+
+
+# -- customers -----------------------------------------------------------------
+
+
+def order_totals(db: Db, currency: str, where: Where, dated: Where) -> list[dict]:
+    """Per customer, their paid orders in one currency within the period: count, total,
+    the latest order date."""
+    return fetch_all(
+        db,
+        f"""SELECT o.contact_id AS id, c.name, count(*) AS orders,
+                   sum(o.total_minor) AS spent_minor, max(o.order_date) AS last_order
+            FROM orders o JOIN contacts c ON c.id = o.contact_id
+            WHERE o.status = 'paid' AND o.currency = ? AND {dated[0]} AND ({where[0]})
+            GROUP BY o.contact_id""",
+        [currency, *dated[1], *where[1]],
+    )
+
+
+def order_currencies(db: Db, where: Where, dated: Where) -> list[tuple[str, int]]:
+    """Currencies of paid orders in the period, most orders first."""
+    return [
+        (r[0], r[1])
+        for r in db.conn.execute(
+            f"""SELECT o.currency, count(*) FROM orders o JOIN contacts c ON c.id = o.contact_id
+                WHERE o.status = 'paid' AND {dated[0]} AND ({where[0]})
+                GROUP BY o.currency ORDER BY count(*) DESC, o.currency""",
+            [*dated[1], *where[1]],
+        )
+    ]
+
+
+def quiet_customers(db: Db, where: Where, now: str, factor: float, min_touches: int) -> list[dict]:
+    """Contacts quiet for longer than ``factor`` times their usual gap between touches
+    (orders and interactions), from the summary columns alone: the usual gap is the span
+    from the first to the last touch over the number of gaps."""
+    return fetch_all(
+        db,
+        f"""SELECT * FROM (
+              SELECT c.id, c.name, c.org_id, c.consent, c.spend_minor, c.spend_currency,
+                     c.activity_count + c.order_count AS touches,
+                     max(coalesce(c.last_activity_at, c.last_order_date),
+                         coalesce(c.last_order_date, c.last_activity_at)) AS last_touch,
+                     (max(coalesce(julianday(c.last_activity_at), julianday(c.last_order_date)),
+                          coalesce(julianday(c.last_order_date), julianday(c.last_activity_at)))
+                      - min(coalesce(julianday(c.first_activity_at), julianday(c.first_order_date)),
+                            coalesce(julianday(c.first_order_date), julianday(c.first_activity_at))))
+                     / (c.activity_count + c.order_count - 1) AS gap_days
+              FROM contacts c
+              WHERE c.activity_count + c.order_count >= ? AND ({where[0]})
+            ) WHERE gap_days > 0 AND julianday(?) - julianday(last_touch) > ? * gap_days""",
+        [min_touches, *where[1], now, factor],
+    )
+
+
+def open_work_of(db: Db, contact_ids: list[int]) -> dict[int, dict]:
+    """Per contact: the oldest open ticket and the biggest open deal (ids), and whether
+    it has a deliverable email and a phone."""
+    import json
+
+    ids = json.dumps(contact_ids)
+    out: dict[int, dict] = {i: {"ticket": None, "deal": None, "email": False, "phone": False}
+                            for i in contact_ids}  # fmt: skip
+    for cid, tid in db.conn.execute(
+        """SELECT t.contact_id, min(t.id) FROM tickets t
+           WHERE t.contact_id IN (SELECT value FROM json_each(?))
+             AND t.status IN ('new', 'open', 'pending') GROUP BY t.contact_id""",
+        (ids,),
+    ):
+        out[cid]["ticket"] = tid
+    for cid, did in db.conn.execute(
+        """SELECT d.contact_id, d.id FROM deals d
+           WHERE d.contact_id IN (SELECT value FROM json_each(?)) AND d.status = 'open'
+           ORDER BY d.contact_id, d.amount_minor IS NULL, d.amount_minor, d.id""",
+        (ids,),
+    ):
+        out[cid]["deal"] = did  # the last one per contact wins: the biggest
+    for (cid,) in db.conn.execute(
+        "SELECT DISTINCT contact_id FROM emails WHERE contact_id IN (SELECT value FROM json_each(?))"
+        " AND status = 'ok'",
+        (ids,),
+    ):
+        out[cid]["email"] = True
+    for (cid,) in db.conn.execute(
+        "SELECT DISTINCT contact_id FROM phones WHERE contact_id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    ):
+        out[cid]["phone"] = True
+    return out

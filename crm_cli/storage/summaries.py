@@ -20,6 +20,8 @@ SUMMARY_KEYS.update(
     }
 )
 DERIVED["contacts"] = (
+    "first_activity_at",
+    "first_order_date",
     "last_activity_at",
     "activity_count",
     "order_count",
@@ -32,11 +34,14 @@ _PAID = "FROM orders o WHERE o.contact_id = contacts.id AND o.status = 'paid'"
 
 _REFRESH = f"""
 UPDATE contacts SET
+  first_activity_at = (SELECT min(p.occurred_at) FROM activity_participants p
+                       WHERE p.contact_id = contacts.id),
   last_activity_at = (SELECT max(p.occurred_at) FROM activity_participants p
                       WHERE p.contact_id = contacts.id),
   activity_count = (SELECT count(*) FROM activity_participants p
                     WHERE p.contact_id = contacts.id),
   order_count = (SELECT count(*) {_PAID}),
+  first_order_date = (SELECT min(o.order_date) {_PAID}),
   last_order_date = (SELECT max(o.order_date) {_PAID}),
   spend_currency = (SELECT CASE WHEN count(DISTINCT o.currency) = 1 THEN min(o.currency) END {_PAID}),
   spend_minor = (SELECT CASE WHEN count(DISTINCT o.currency) = 1 THEN sum(o.total_minor) END {_PAID})

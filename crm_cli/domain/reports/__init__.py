@@ -74,6 +74,7 @@ class ReportArgs:
     end: str | None = None  # --to
     by: str | None = None
     pipeline: str | None = None
+    currency: str | None = None
 
     def resolve_period(self, default: str | None) -> dates.Period | None:
         """--period, else --from/--to, else the report's default (None: all time)."""
@@ -169,6 +170,9 @@ REPORTS = {
     "funnel": ("crm_cli.domain.reports.sales", "funnel"),
     "lost": ("crm_cli.domain.reports.sales", "lost"),
     "activity": ("crm_cli.domain.reports.activity", "activity"),
+    "service": ("crm_cli.domain.reports.service", "service"),
+    "rfm": ("crm_cli.domain.reports.customers", "rfm"),
+    "churn": ("crm_cli.domain.reports.customers", "churn"),
 }
 
 

@@ -1,0 +1,203 @@
+"""crm report service, rfm and churn on small fixed data, figures worked out by hand.
+
+Europe/Madrid, today 2026-03-10 09:00 (08:00 UTC). Response targets are the defaults:
+urgent 1h, high 4h, normal 1d, low 3d.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+NOW = "2026-03-10T09:00:00+01:00"
+
+
+def at(monkeypatch, when: str):
+    monkeypatch.setenv("CRM_NOW", f"{when}:00+01:00".replace(" ", "T"))
+
+
+def report(crm, *args):
+    return json.loads(crm("report", *args, "--json").stdout)
+
+
+# ---------------------------------------------------------------- service
+
+
+@pytest.fixture
+def desk(crm, monkeypatch):
+    crm("contact", "add", "Eva", "--email", "eva@example.com")
+    at(monkeypatch, "2026-01-15 09:00")
+    crm("ticket", "open", "T4 old question", "--contact", "eva@example.com", "--priority", "normal")
+    at(monkeypatch, "2026-03-01 09:00")
+    crm("ticket", "open", "T5", "--contact", "eva@example.com", "--priority", "low")
+    at(monkeypatch, "2026-03-02 09:00")
+    crm("ticket", "comment", "2", "On it")  # 24 h: within the 3-day target
+    at(monkeypatch, "2026-03-03 09:00")
+    crm("ticket", "close", "2", "--satisfaction", "3")  # resolved after 48 h
+    at(monkeypatch, "2026-03-08 09:00")
+    crm(
+        "ticket", "open", "T3", "--contact", "eva@example.com", "--priority", "high"
+    )  # never answered
+    at(monkeypatch, "2026-03-09 10:00")
+    crm("ticket", "open", "T1", "--contact", "eva@example.com", "--priority", "urgent")
+    at(monkeypatch, "2026-03-09 10:30")
+    crm("ticket", "comment", "4", "Looking")  # 0.5 h
+    at(monkeypatch, "2026-03-09 11:00")
+    crm("ticket", "open", "T2", "--contact", "eva@example.com", "--priority", "urgent")
+    at(monkeypatch, "2026-03-09 12:00")
+    crm("ticket", "close", "4", "--satisfaction", "5")  # resolved after 2 h
+    at(monkeypatch, "2026-03-09 14:00")
+    crm("ticket", "comment", "5", "Sorry for the wait")  # 3 h: the 1 h target is breached
+    monkeypatch.setenv("CRM_NOW", NOW)
+    return crm
+
+
+def test_service_by_priority(desk):
+    r = report(desk, "service")  # default: opened in the last 30 days (T1, T2, T3, T5)
+    rows = {x["priority"]: x for x in r["rows"]}
+    assert list(rows) == ["urgent", "high", "normal", "low"]
+    u = rows["urgent"]  # T2 open for 22 h; responses 0.5 h and 3 h; T1 resolved in 2 h
+    assert (u["open"], u["open_over_7d"], u["oldest_days"], u["created"]) == (1, 0, 0.9, 2)
+    assert (u["response_median_h"], u["response_p90_h"]) == (round(1.75, 1), round(2.75, 1))
+    assert (u["breached"], u["breach_rate"], u["resolved"], u["resolve_median_h"]) == (
+        1,
+        50.0,
+        1,
+        2.0,
+    )
+    assert (u["satisfaction"], u["rated"]) == (5.0, 1)
+    h = rows["high"]  # T3: unanswered, 4 h target long past
+    assert (h["open"], h["oldest_days"], h["response_median_h"], h["breached"], h["breach_rate"]) == (
+        1, 2.0, None, 1, 100.0)  # fmt: skip
+    n = rows["normal"]  # T4: opened Jan 15, outside the period, open for 54 days
+    assert (n["open"], n["open_over_7d"], n["oldest_days"], n["created"], n["breach_rate"]) == (
+        1, 1, 54.0, 0, None)  # fmt: skip
+    low = rows["low"]
+    assert (low["open"], low["response_median_h"], low["breached"], low["resolve_median_h"],
+            low["satisfaction"]) == (0, 24.0, 0, 48.0, 3.0)  # fmt: skip
+    assert r["totals"] == [{
+        "open": 3, "open_over_7d": 1, "oldest_days": 54.0, "created": 4,
+        "response_median_h": 3.0, "response_p90_h": round(3 + 0.8 * 21, 1), "breached": 2,
+        "breach_rate": 50.0, "resolved": 2, "resolve_median_h": 25.0, "satisfaction": 4.0,
+        "rated": 2}]  # fmt: skip
+
+
+def test_service_filters_and_period(desk):
+    r = report(desk, "service", "priority:urgent", "--period", "2026-03-09")
+    assert [x["priority"] for x in r["rows"]] == ["urgent"]
+    r = report(desk, "service", "--period", "2026-01")
+    assert {x["priority"]: x["created"] for x in r["rows"]}["normal"] == 1  # T4
+
+
+# ---------------------------------------------------------------- RFM
+
+
+@pytest.fixture
+def shop(crm):
+    orders = {  # customer: [(date, amount)]
+        "A": [("2026-03-01", 100), ("2026-02-01", 100), ("2026-01-01", 100)],
+        "B": [("2026-03-05", 50)],
+        "C": [("2025-12-01", 500), ("2026-01-10", 500)],
+        "D": [("2025-06-01", 20)],
+        "E": [("2025-11-15", 80), ("2026-02-20", 80), ("2026-03-08", 80), ("2026-03-09", 80)],
+    }
+    n = 0
+    for name, items in orders.items():
+        crm("contact", "add", name, "--email", f"{name.lower()}@example.com")
+        for day, total in items:
+            n += 1
+            crm("order", "add", "-c", name, "--number", f"N{n}", "--date", day, "--line",
+                f"X:1:{total}")  # fmt: skip
+    crm("order", "add", "-c", "B", "--number", "U1", "--currency", "USD", "--line", "X:1:999")
+    crm("order", "add", "-c", "D", "--number", "R1", "--status", "refunded", "--line", "X:1:5")
+    return crm
+
+
+def test_rfm_scores_and_segments(shop):
+    # Recency (days to 2026-03-10): A 9, B 5, C 59, D 282, E 1; cut points 4.2, 7.4, 29,
+    # 103.6 -> R: A 3, B 4, C 2, D 1, E 5. Orders: A 3, B 1, C 2, D 1, E 4; cuts 1, 1.6,
+    # 2.4, 3.2 -> F: A 4, B 1, C 3, D 1, E 5. Spent: A 300, B 50, C 1000, D 20, E 320; cuts
+    # 44, 200, 308, 456 -> M: A 3, B 2, C 5, D 1, E 4. Segments from R and F.
+    r = report(shop, "rfm", "--by", "customer")
+    got = {x["name"]: (x["recency_days"], x["orders"], x["spent"], x["rfm"], x["segment"])
+           for x in r["rows"]}  # fmt: skip
+    assert got == {
+        "A": (9, 3, "300.00", "343", "loyal"),
+        "B": (5, 1, "50.00", "412", "promising"),
+        "C": (59, 2, "1000.00", "235", "at risk"),
+        "D": (282, 1, "20.00", "111", "lost"),
+        "E": (1, 4, "320.00", "554", "champions"),
+    }
+    assert [x["name"] for x in r["rows"]] == ["C", "E", "A", "B", "D"]  # by value
+    assert "orders in USD are left out" in r["notes"][0]
+    seg = report(shop, "rfm")
+    assert [(x["segment"], x["customers"], x["spent"]) for x in seg["rows"]] == [
+        ("champions", 1, "320.00"), ("loyal", 1, "300.00"), ("promising", 1, "50.00"),
+        ("at risk", 1, "1000.00"), ("lost", 1, "20.00")]  # fmt: skip
+    assert seg["totals"] == [{"customers": 5, "spent": "1690.00", "currency": "EUR"}]
+    usd = report(shop, "rfm", "--by", "customer", "--currency", "usd")
+    # One customer, one order today: no cut point below any value -> R 5, F 1, M 1.
+    assert [(x["name"], x["rfm"], x["segment"]) for x in usd["rows"]] == [
+        ("B", "511", "new customers")]  # fmt: skip
+
+
+def test_rfm_period_and_filters(shop):
+    # Orders in 2026 only, recency counted to the period's end (Feb 28) for February.
+    r = report(shop, "rfm", "--by", "customer", "--period", "2026-02")
+    assert {x["name"]: (x["orders"], x["recency_days"]) for x in r["rows"]} == {
+        "A": (1, 27), "E": (1, 8)}  # fmt: skip
+    assert r["notes"][-1] == "recency counted to 2026-02-28"
+    r = report(shop, "rfm", "--by", "customer", "name:C")
+    assert [x["name"] for x in r["rows"]] == ["C"]
+
+
+# ---------------------------------------------------------------- churn
+
+
+@pytest.fixture
+def quiet(crm, monkeypatch):
+    for name in ("P", "Q", "R", "S", "T"):
+        crm("contact", "add", name, "--email", f"{name.lower()}@example.com")
+    crm("contact", "edit", "T", "--consent", "opted-out")
+    for day in ("2026-01-01", "2026-01-11", "2026-01-21"):  # P: every 10 days, silent since
+        crm("log", "call", "x", "--contact", "P", "--at", f"{day} 10:00")
+    for n, day in enumerate(("2026-02-01", "2026-02-15", "2026-03-01")):  # Q: on time
+        crm("order", "add", "-c", "Q", "--number", f"Q{n}", "--date", day, "--line", "X:1:10")
+    crm("log", "call", "x", "--contact", "R", "--at", "2025-12-01 10:00")
+    crm("order", "add", "-c", "R", "--number", "R1", "--date", "2026-01-01", "--line", "X:1:250")
+    crm("log", "call", "x", "--contact", "R", "--at", "2026-01-31 10:00")
+    crm("log", "call", "x", "--contact", "S", "--at", "2025-01-01 10:00")  # two touches only
+    crm("log", "call", "x", "--contact", "S", "--at", "2025-02-01 10:00")
+    for n, day in enumerate(("2025-10-01", "2025-11-01", "2025-12-01")):  # T: big, gone
+        crm("order", "add", "-c", "T", "--number", f"T{n}", "--date", day, "--line", "X:1:1000")
+    crm("deal", "add", "Renewal", "--contact", "T", "--amount", "900")
+    return crm
+
+
+def test_churn_against_each_customers_own_gap(quiet):
+    # P: gap 10 d, quiet 48 d (4.8x); T: gap (Oct 1 -> Dec 1 = 61 d) / 2 = 30.5 d, quiet
+    # 99 d (3.2x); R: gap 61 / 2 = 30.5 d, quiet 38 d (1.2x: under 1.5x); Q: quiet 9 d.
+    r = report(quiet, "churn")
+    got = [(x["name"], x["usual_gap_days"], x["quiet_days"], x["overdue"], x["value"],
+            x["action"]) for x in r["rows"]]  # fmt: skip
+    assert got == [
+        ("T", 30.5, 99, 3.2, "3000.00", "follow up on open deal #1"),
+        ("P", 10.0, 48, 4.8, None, "win-back offer by email"),
+    ]
+    assert r["totals"] == [{"currency": "EUR", "value": "3000.00"}]
+    quiet("config", "set", "reports.churn_factor", "1.2")
+    assert [x["name"] for x in report(quiet, "churn")["rows"]] == ["T", "R", "P"]
+    assert report(quiet, "churn", "name:P")["rows"][0]["name"] == "P"
+    quiet("deal", "won", "1")
+    t = report(quiet, "churn")["rows"][0]
+    # Won today: the deal is no longer open, and no new touch was logged: a win-back call?
+    # T opted out of email and has no phone: the suggestion is a visit or a letter.
+    assert (t["name"], t["action"]) == ("T", "win-back visit or letter")
+
+
+def test_churn_refuses_a_period_and_bad_factor(quiet):
+    assert "above 0" in quiet.fails("config", "set", "reports.churn_factor", "--", "-1").stderr
+    err = quiet.fails("config", "set", "reports.churn_factor", "many").stderr
+    assert "takes a number" in err
+    assert quiet("report", "churn", "--period", "2026", ok=False).exit_code == 2  # no such option
