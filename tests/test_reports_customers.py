@@ -201,3 +201,46 @@ def test_churn_refuses_a_period_and_bad_factor(quiet):
     err = quiet.fails("config", "set", "reports.churn_factor", "many").stderr
     assert "takes a number" in err
     assert quiet("report", "churn", "--period", "2026", ok=False).exit_code == 2  # no such option
+
+
+# ---------------------------------------------------------------- team
+
+
+def test_team_interactions_deals_tickets_and_workload(crm, monkeypatch):
+    crm("team", "add", "sales")
+    crm("team", "add", "support")
+    crm("user", "add", "ana", "--team", "sales")
+    crm("user", "add", "bob", "--team", "support")
+    crm("contact", "add", "Eva", "--email", "eva@example.com")
+    at(monkeypatch, "2026-02-20 10:00")
+    crm("--as", "ana", "log", "call", "x", "--contact", "Eva")
+    crm("deal", "add", "Old", "--amount", "100", "--owner", "ana")
+    crm("deal", "won", "1")  # Feb 20: before March
+    crm("ticket", "open", "Help", "--contact", "Eva", "--priority", "high", "--assign", "bob")
+    at(monkeypatch, "2026-03-02 10:00")
+    for _ in range(2):
+        crm("--as", "ana", "log", "email", "x", "--contact", "Eva")
+    crm("--as", "bob", "log", "call", "x", "--contact", "Eva")
+    crm("deal", "add", "Big", "--amount", "5000", "--owner", "ana")
+    crm("deal", "add", "Usd", "--amount", "70 USD", "--owner", "ana")
+    crm("deal", "add", "Gone", "--amount", "900", "--owner", "ana")
+    crm("deal", "won", "2")
+    crm("deal", "won", "3")
+    crm("deal", "lost", "4", "--reason", "price")
+    crm("--as", "bob", "ticket", "comment", "1", "Looking")  # 10 days after: 240 h
+    crm("ticket", "status", "1", "resolved")
+    crm("ticket", "open", "Late", "--contact", "Eva", "--priority", "urgent", "--assign", "bob")
+    crm("followup", "add", "Call Eva", "--due", "2026-03-05 10:00", "--assign", "ana")
+    crm("followup", "add", "Send deck", "--due", "2026-03-20 10:00", "--assign", "ana")
+    monkeypatch.setenv("CRM_NOW", NOW)
+    r = report(crm, "team", "--period", "2026-03")
+    rows = {x["member"]: x for x in r["rows"]}
+    assert rows["ana"] == {
+        "member": "ana", "team": "sales", "interactions": 2, "won": 2, "lost": 1,
+        "won_amount": {"EUR": "5000.00", "USD": "70.00"}, "tickets_resolved": 0,
+        "response_median_h": None, "open_followups": 2, "open_tickets": 0, "overdue": 1}  # fmt: skip
+    b = rows["bob"]
+    assert (b["interactions"], b["tickets_resolved"], b["response_median_h"], b["open_tickets"],
+            b["overdue"]) == (2, 1, 240.0, 1, 1)  # a call and the ticket comment  # fmt: skip
+    assert [x["member"] for x in report(crm, "team", "team:support")["rows"]] == ["bob"]
+    assert report(crm, "team", "--period", "2026-02")["rows"][0]["won"] == 1  # ana in Feb

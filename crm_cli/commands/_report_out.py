@@ -29,6 +29,13 @@ def emit(report: Report, fmt: str, *, chart: bool = False) -> None:
     if chart and report.chart is not None and report.rows:
         print()
         sys.stdout.write(bars(report))
+    sys.stdout.flush()  # the notes below follow the table, also on a terminal with 2>&1
+    if not report.rows:
+        print("(nothing in this period)", file=sys.stderr)
+    if report.period is not None:
+        print(f"period: {report.period.first} to {report.period.last}"
+              + (f" (filters: {' '.join(report.filters)})" if report.filters else ""),
+              file=sys.stderr)  # fmt: skip
     for n in report.notes:
         print(f"note: {n}", file=sys.stderr)
 
@@ -113,12 +120,6 @@ def _table(report: Report) -> None:
             print("  ".join("-" * w for w in widths))
             for row in totals:
                 show(row)
-    if not report.rows:
-        print("(nothing in this period)", file=sys.stderr)
-    if report.period is not None:
-        print(f"period: {report.period.first} to {report.period.last}"
-              + (f" (filters: {' '.join(report.filters)})" if report.filters else ""),
-              file=sys.stderr)  # fmt: skip
 
 
 # -- bars --------------------------------------------------------------------

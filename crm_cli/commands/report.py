@@ -230,3 +230,20 @@ def churn_cmd(
     """Customers quiet for longer than their own usual gap between orders and interactions
     (times reports.churn_factor), by value at risk, with a suggested next action."""
     _show(ctx, "churn", reports.ReportArgs(tuple(filters or ())), json_, csv_, False)
+
+
+@app.command("team")
+def team_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Per team member (filters: team:sales role:manager): interactions, deals won and lost,
+    tickets resolved in the period (default: the last 30 days); open and overdue work now."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end)
+    _show(ctx, "team", args, json_, csv_, chart)

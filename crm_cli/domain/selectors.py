@@ -17,7 +17,8 @@ _FILTER = re.compile(r"[:~<>=()]|^!|^(has|no|not)\b", re.IGNORECASE)
 def _spec(entity: str):
     from crm_cli.storage import filters as compiled
 
-    return {"contacts": compiled.CONTACT_FIELDS, "orgs": compiled.ORG_FIELDS}[entity]
+    return {"contacts": compiled.CONTACT_FIELDS, "orgs": compiled.ORG_FIELDS,
+            "users": compiled.USER_FIELDS}[entity]  # fmt: skip
 
 
 def where_for(

@@ -355,3 +355,16 @@ ORG_FIELDS: dict[str, FieldSql] = {
     "updated": FieldSql("instant", "o.updated_at", doc="when the organization last changed"),
     "field": FieldSql("custom", "o.custom", doc="custom field, as field.KEY"),
 }
+
+USER_FIELDS: dict[str, FieldSql] = {
+    "id": FieldSql("number", "u.id", doc="the member's id"),
+    "name": FieldSql("text", "u.name", doc="name"),
+    "email": FieldSql("text", "u.email", doc="email address"),
+    "role": FieldSql("text", "u.role", doc="admin, manager, member or viewer"),
+    "team": FieldSql(
+        "text", "(SELECT xt.name FROM teams xt WHERE xt.id = u.team_id)", doc="team name"
+    ),
+    "manager": FieldSql(
+        "text", "(SELECT xm.name FROM users xm WHERE xm.id = u.manager_id)", doc="manager's name"
+    ),
+}

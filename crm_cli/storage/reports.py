@@ -223,3 +223,52 @@ def open_work_of(db: Db, contact_ids: list[int]) -> dict[int, dict]:
     ):
         out[cid]["phone"] = True
     return out
+
+
+# -- team ----------------------------------------------------------------------
+
+
+def team_members(db: Db, where: Where) -> list[dict]:
+    return fetch_all(
+        db,
+        f"""SELECT u.id, u.name, (SELECT t.name FROM teams t WHERE t.id = u.team_id) AS team
+            FROM users u WHERE ({where[0]}) ORDER BY u.name COLLATE NOCASE""",
+        where[1],
+    )
+
+
+def team_figures(db: Db, start: str, end: str, now: str) -> dict[str, list[tuple]]:
+    """Per user id, within [start, end): activities logged, deals closed (status,
+    currency, total), tickets resolved with their response times; and now: open
+    follow-ups and tickets assigned, and how many of them are overdue."""
+    q = db.conn.execute
+    return {
+        "activities": q(
+            "SELECT actor_id, count(*) FROM activities WHERE occurred_at >= ? AND occurred_at < ?"
+            " AND actor_id IS NOT NULL GROUP BY actor_id",
+            (start, end),
+        ).fetchall(),
+        "deals": q(
+            "SELECT owner_id, status, currency, count(*), sum(amount_minor) FROM deals"
+            " WHERE status IN ('won', 'lost') AND closed_at >= ? AND closed_at < ?"
+            " AND owner_id IS NOT NULL GROUP BY owner_id, status, currency",
+            (start, end),
+        ).fetchall(),
+        "resolved": q(
+            "SELECT assignee_id, created_at, first_response_at FROM tickets"
+            " WHERE resolved_at >= ? AND resolved_at < ? AND assignee_id IS NOT NULL",
+            (start, end),
+        ).fetchall(),
+        "followups": q(
+            "SELECT assignee_id, count(*), sum(due_at < ?) FROM followups WHERE status = 'open'"
+            " AND assignee_id IS NOT NULL GROUP BY assignee_id",
+            (now,),
+        ).fetchall(),
+        "tickets": q(
+            "SELECT assignee_id, count(*),"
+            " sum(first_response_at IS NULL AND due_at IS NOT NULL AND due_at < ?) FROM tickets"
+            " WHERE status IN ('new', 'open', 'pending') AND assignee_id IS NOT NULL"
+            " GROUP BY assignee_id",
+            (now,),
+        ).fetchall(),
+    }

@@ -173,6 +173,7 @@ REPORTS = {
     "service": ("crm_cli.domain.reports.service", "service"),
     "rfm": ("crm_cli.domain.reports.customers", "rfm"),
     "churn": ("crm_cli.domain.reports.customers", "churn"),
+    "team": ("crm_cli.domain.reports.team", "team"),
 }
 
 
