@@ -244,3 +244,64 @@ def test_team_interactions_deals_tickets_and_workload(crm, monkeypatch):
             b["overdue"]) == (2, 1, 240.0, 1, 1)  # a call and the ticket comment  # fmt: skip
     assert [x["member"] for x in report(crm, "team", "team:support")["rows"]] == ["bob"]
     assert report(crm, "team", "--period", "2026-02")["rows"][0]["won"] == 1  # ana in Feb
+
+
+# ---------------------------------------------------------------- best and lookalike
+
+
+@pytest.fixture
+def customers(crm):
+    crm("org", "add", "Retail One", "--industry", "retail", "--size", "11-50")
+    crm("org", "add", "Retail Two", "--industry", "Retail", "--size", "11-50")
+    crm("org", "add", "Retail Three", "--industry", "retail", "--size", "11-50")
+    crm("org", "add", "Bank", "--industry", "finance", "--size", "500+")
+    crm("contact", "add", "C1", "--org", "Retail One", "--source", "referral", "--tag", "vip")
+    crm("contact", "add", "C2", "--org", "Retail Two", "--source", "referral", "--tag", "VIP")
+    crm("order", "add", "-c", "C1", "--number", "1a", "--date", "2026-01-01", "--line", "X:1:500",
+        "--source", "shop")  # fmt: skip
+    crm("order", "add", "-c", "C1", "--number", "1b", "--date", "2026-01-31", "--line", "X:1:500",
+        "--source", "shop")  # fmt: skip
+    crm("order", "add", "-c", "C2", "--number", "2a", "--date", "2026-02-01", "--line", "X:1:900",
+        "--source", "shop")  # fmt: skip
+    for i in range(3, 11):  # eight smaller customers at the bank, from the web
+        crm("contact", "add", f"C{i}", "--org", "Bank", "--source", "web")
+        crm("order", "add", "-c", f"C{i}", "--number", f"{i}a", "--date", "2026-02-01",
+            "--line", f"X:1:{130 - 10 * i}", "--source", "web")  # fmt: skip
+    crm("contact", "add", "P1", "--org", "Retail Three", "--tag", "vip", "--stage", "prospect")
+    crm("contact", "add", "P2", "--source", "referral")
+    crm("contact", "add", "P3")
+    return crm
+
+
+def test_best_customers_profile(customers):
+    # Best = the top 20% of 10 customers by value: C1 (1000) and C2 (900). Each value they
+    # share is held by 2 of 10 customers overall: lift (2/2) / (2/10) = 5.
+    r = report(customers, "best")
+    got = {(x["attribute"], x["value"]): (x["best"], x["best_share"], x["all_share"], x["lift"])
+           for x in r["rows"]}  # fmt: skip
+    assert got == {
+        ("industry", "retail"): (2, 100.0, 20.0, 5.0),
+        ("size", "11-50"): (2, 100.0, 20.0, 5.0),
+        ("source", "referral"): (2, 100.0, 20.0, 5.0),
+        ("tag", "vip"): (2, 100.0, 20.0, 5.0),
+        ("channel", "shop"): (2, 100.0, 20.0, 5.0),
+        ("cadence", "monthly"): (1, 50.0, 10.0, 5.0),  # C1: two orders 30 days apart
+    }
+    assert "= 2 of 10 customers" in r["notes"][0]
+    # The top 50%: C1..C5; retail is 2 of 5 there.
+    r = report(customers, "best", "--top", "50")
+    assert {(x["attribute"], x["value"]): x["lift"] for x in r["rows"]}[
+        ("industry", "retail")
+    ] == 2.0
+
+
+def test_lookalike_contacts_and_orgs_with_reasons(customers):
+    # P1 shares industry, size and tag (3 x ln 5 = 4.83); P2 the source (ln 5 = 1.61).
+    r = report(customers, "lookalike")
+    assert [(x["name"], x["score"]) for x in r["rows"]] == [("P1", 4.83), ("P2", 1.61)]
+    assert r["rows"][0]["reasons"] == "industry retail (5×) · size 11-50 (5×) · tag vip (5×)"
+    assert [x["name"] for x in report(customers, "lookalike", "stage:prospect")["rows"]] == ["P1"]
+    orgs = report(customers, "lookalike", "--orgs")["rows"]
+    assert [(x["name"], x["score"]) for x in orgs] == [("Retail Three", 3.22)]
+    assert customers.fails("report", "lookalike", "--limit", "0").stderr
+    assert customers.fails("report", "best", "--top", "0").stderr

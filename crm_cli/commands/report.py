@@ -247,3 +247,49 @@ def team_cmd(
     tickets resolved in the period (default: the last 30 days); open and overdue work now."""
     args = reports.ReportArgs(tuple(filters or ()), period, start, end)
     _show(ctx, "team", args, json_, csv_, chart)
+
+
+TopOpt = Annotated[
+    int | None,
+    typer.Option("--top", metavar="PCT", help="The best customers: the top PCT% by value (20)."),
+]
+CurrencyOpt = Annotated[
+    str | None, typer.Option("--currency", help="Value in this currency (default: the most used).")
+]
+
+
+@app.command("best")
+def best_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    top: TopOpt = None,
+    currency: CurrencyOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+):
+    """What the best customers (top 20% by paid orders and won deals) share: industry,
+    size, source, tags, buying channel, order cadence; each with its lift over all customers."""
+    args = reports.ReportArgs(tuple(filters or ()), currency=currency, top=top)
+    _show(ctx, "best", args, json_, csv_, False)
+
+
+@app.command("lookalike")
+def lookalike_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    orgs: Annotated[bool, typer.Option("--orgs", help="Rank organizations, not contacts.")] = False,
+    top: TopOpt = None,
+    currency: CurrencyOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many to list.")] = 50,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+):
+    """Contacts (or --orgs) most like the best customers, with the reasons; filters pick
+    the candidates (stage:lead, country:ES)."""
+    if limit < 1:
+        from crm_cli.errors import InvalidInput
+
+        raise InvalidInput(f"--limit must be at least 1, not {limit}")
+    args = reports.ReportArgs(tuple(filters or ()), currency=currency, top=top, limit=limit,
+                              orgs=orgs)  # fmt: skip
+    _show(ctx, "lookalike", args, json_, csv_, False)

@@ -272,3 +272,137 @@ def team_figures(db: Db, start: str, end: str, now: str) -> dict[str, list[tuple
             (now,),
         ).fetchall(),
     }
+
+
+# -- best customers and look-alikes ----------------------------------------------------
+
+
+def value_currencies(db: Db) -> list[tuple[str, int]]:
+    """Currencies of paid orders and won deals with a contact, most records first."""
+    return [
+        (r[0], r[1])
+        for r in db.conn.execute(
+            """SELECT currency, count(*) FROM (
+                 SELECT currency FROM orders WHERE status = 'paid'
+                 UNION ALL
+                 SELECT currency FROM deals
+                 WHERE status = 'won' AND contact_id IS NOT NULL AND currency IS NOT NULL)
+               GROUP BY currency ORDER BY count(*) DESC, currency"""
+        )
+    ]
+
+
+def customer_values(db: Db, currency: str, where: Where) -> list[dict]:
+    """Contacts with paid orders or won deals in the currency: their value (both summed),
+    organization industry and size, source, and order cadence from the summaries."""
+    return fetch_all(
+        db,
+        f"""WITH v(id, m) AS (
+              SELECT contact_id, sum(total_minor) FROM orders
+              WHERE status = 'paid' AND currency = ? GROUP BY contact_id
+              UNION ALL
+              SELECT contact_id, sum(amount_minor) FROM deals
+              WHERE status = 'won' AND currency = ? AND contact_id IS NOT NULL
+              GROUP BY contact_id)
+            SELECT c.id, c.name, c.source, o.industry, o.size, c.order_count,
+                   c.first_order_date, c.last_order_date, sum(v.m) AS value_minor
+            FROM v JOIN contacts c ON c.id = v.id LEFT JOIN orgs o ON o.id = c.org_id
+            WHERE ({where[0]})
+            GROUP BY c.id""",
+        [currency, currency, *where[1]],
+    )
+
+
+def tags_of(db: Db, contact_ids: list[int]) -> list[tuple[int, str]]:
+    import json
+
+    return db.conn.execute(
+        "SELECT contact_id, tag FROM contact_tags WHERE contact_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(contact_ids),),
+    ).fetchall()
+
+
+def order_channels(db: Db, contact_ids: list[int]) -> list[tuple[int, str, int]]:
+    """Per contact and order source (the channel they buy through): paid orders."""
+    import json
+
+    return db.conn.execute(
+        """SELECT contact_id, source, count(*) FROM orders
+           WHERE contact_id IN (SELECT value FROM json_each(?)) AND status = 'paid'
+             AND source IS NOT NULL GROUP BY contact_id, source""",
+        (json.dumps(contact_ids),),
+    ).fetchall()
+
+
+# Look-alike scoring happens in SQL: a profile term is (attribute, value, weight).
+_TERM_SQL = {
+    "industry": "(CASE WHEN o.industry = ? COLLATE NOCASE THEN ? ELSE 0 END)",
+    "size": "(CASE WHEN o.size = ? COLLATE NOCASE THEN ? ELSE 0 END)",
+    "source": "(CASE WHEN c.source = ? COLLATE NOCASE THEN ? ELSE 0 END)",
+    "tag": "(CASE WHEN EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id"
+    " AND t.tag = ? COLLATE NOCASE) THEN ? ELSE 0 END)",
+}
+_ORG_TERM_SQL = {
+    "industry": "(CASE WHEN o.industry = ? COLLATE NOCASE THEN ? ELSE 0 END)",
+    "size": "(CASE WHEN o.size = ? COLLATE NOCASE THEN ? ELSE 0 END)",
+}
+
+
+def lookalike_contacts(
+    db: Db, terms: list[tuple[str, str, float]], exclude: list[int], where: Where, limit: int
+) -> list[dict]:
+    """Contacts outside ``exclude`` ranked by the summed weights of the profile terms
+    they match (attribute, value, weight); only attributes in _TERM_SQL are scored."""
+    import json
+
+    used = [t for t in terms if t[0] in _TERM_SQL]
+    if not used:
+        return []
+    score = " + ".join(_TERM_SQL[a] for a, _, _ in used)
+    params: list = [p for _, v, w in used for p in (v, w)]
+    return fetch_all(
+        db,
+        f"""SELECT * FROM (
+              SELECT c.id, c.name, c.source, o.name AS org, o.industry, o.size,
+                     {score} AS score
+              FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id
+              WHERE c.id NOT IN (SELECT value FROM json_each(?)) AND ({where[0]}))
+            WHERE score > 0 ORDER BY score DESC, id LIMIT ?""",
+        [*params, json.dumps(exclude), *where[1], limit],
+    )
+
+
+def lookalike_orgs(
+    db: Db, terms: list[tuple[str, str, float]], exclude: list[int], where: Where, limit: int
+) -> list[dict]:
+    """Organizations without a best customer, ranked by the industry and size terms."""
+    import json
+
+    used = [t for t in terms if t[0] in _ORG_TERM_SQL]
+    if not used:
+        return []
+    score = " + ".join(_ORG_TERM_SQL[a] for a, _, _ in used)
+    params: list = [p for _, v, w in used for p in (v, w)]
+    return fetch_all(
+        db,
+        f"""SELECT * FROM (
+              SELECT o.id, o.name, o.industry, o.size, {score} AS score,
+                     (SELECT count(*) FROM contacts xc WHERE xc.org_id = o.id) AS people
+              FROM orgs o
+              WHERE o.id NOT IN (SELECT value FROM json_each(?)) AND ({where[0]}))
+            WHERE score > 0 ORDER BY score DESC, id LIMIT ?""",
+        [*params, json.dumps(exclude), *where[1], limit],
+    )
+
+
+def orgs_of(db: Db, contact_ids: list[int]) -> list[int]:
+    import json
+
+    return [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT DISTINCT org_id FROM contacts WHERE id IN (SELECT value FROM json_each(?))"
+            " AND org_id IS NOT NULL",
+            (json.dumps(contact_ids),),
+        )
+    ]

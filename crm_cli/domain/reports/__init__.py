@@ -75,6 +75,9 @@ class ReportArgs:
     by: str | None = None
     pipeline: str | None = None
     currency: str | None = None
+    top: int | None = None  # best / lookalike: the top percent by value
+    limit: int | None = None
+    orgs: bool = False
 
     def resolve_period(self, default: str | None) -> dates.Period | None:
         """--period, else --from/--to, else the report's default (None: all time)."""
@@ -174,6 +177,8 @@ REPORTS = {
     "rfm": ("crm_cli.domain.reports.customers", "rfm"),
     "churn": ("crm_cli.domain.reports.customers", "churn"),
     "team": ("crm_cli.domain.reports.team", "team"),
+    "best": ("crm_cli.domain.reports.best", "best"),
+    "lookalike": ("crm_cli.domain.reports.best", "lookalike"),
 }
 
 
