@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("crm_cli.commands.demo", "demo_cmd"),
     "dash": ("crm_cli.commands.dash", "dash_cmd"),
     "report": ("crm_cli.commands.report", "app"),
+    "alerts": ("crm_cli.commands.alerts", "alerts_cmd"),
 }
 
 

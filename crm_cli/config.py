@@ -94,6 +94,21 @@ KEYS: dict[str, Key] = {
             1.5,
             "churn: quiet for longer than this many times a customer's usual gap",
         ),
+        Key("alerts.stale_days", "team", "int", 30, "alert: an open deal untouched this many days"),
+        Key(
+            "alerts.stale_days_by_stage",
+            "team",
+            "list",
+            [],
+            "alert: per-stage limits for stale deals, STAGE=DAYS (negotiation=7,proposal=14)",
+        ),
+        Key(
+            "alerts.overdue_days",
+            "team",
+            "int",
+            3,
+            "alert: an open follow-up this many days past due",
+        ),
         Key(
             "contact.stages",
             "team",

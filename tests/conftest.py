@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import pytest
 from hypothesis import settings
@@ -71,3 +74,55 @@ class Crm:
 @pytest.fixture
 def crm():
     return Crm()
+
+
+# -- a real SMTP server on 127.0.0.1 (aiosmtpd) for the mail paths ----------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Collect:
+    def __init__(self, reply: str = "250 OK"):
+        self.messages = []
+        self.reply = reply
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.reply.startswith("250"):
+            self.messages.append(
+                (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=default_policy))
+            )
+        return self.reply
+
+
+@pytest.fixture
+def smtp_server(isolated):
+    from aiosmtpd.controller import Controller
+
+    servers = []
+
+    def start(reply: str = "250 OK") -> Collect:
+        handler = Collect(reply)
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        servers.append(controller)
+        configure_smtp(isolated, port)
+        return handler
+
+    yield start
+    for c in servers:
+        c.stop()
+
+
+def configure_smtp(tmp_path, port: int) -> None:
+    """Point the test config at an SMTP server on 127.0.0.1:port (no TLS)."""
+    (tmp_path / "config" / "config.toml").write_text(
+        '[time]\nzone = "Europe/Madrid"\n\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        'from = "crm@example.com"\n',
+        encoding="utf-8",
+    )

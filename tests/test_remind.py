@@ -7,10 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from email import message_from_bytes
-from email.policy import default as default_policy
 
-import pytest
+from conftest import configure_smtp, free_port
 
 
 def _add(crm, *args) -> int:
@@ -100,12 +98,6 @@ def test_undo_never_reverts_claims_and_dry_run_claims_nothing(crm):
     assert remind_sets and not any(s["undoable"] for s in remind_sets)
 
 
-def test_with_alerts_says_there_are_none_yet(crm):
-    crm("contact", "add", "Ana")
-    r = _remind(crm, "--with-alerts")
-    assert r.exit_code == 0 and "no alert rules exist yet" in r.stderr
-
-
 def test_remind_without_database_is_an_error(crm, tmp_path):
     crm.fails("--db", str(tmp_path / "none.db"), "remind", code=3)
 
@@ -130,54 +122,6 @@ def test_two_concurrent_runs_report_each_item_once(crm):
 
 
 # ---------------------------------------------------------------- mail
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Collect:
-    def __init__(self, reply: str = "250 OK"):
-        self.messages = []
-        self.reply = reply
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.reply.startswith("250"):
-            self.messages.append(
-                (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=default_policy))
-            )
-        return self.reply
-
-
-@pytest.fixture
-def smtp_server(isolated):
-    from aiosmtpd.controller import Controller
-
-    servers = []
-
-    def start(reply: str = "250 OK") -> Collect:
-        handler = Collect(reply)
-        port = _free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        servers.append(controller)
-        _configure(isolated, port)
-        return handler
-
-    yield start
-    for c in servers:
-        c.stop()
-
-
-def _configure(tmp_path, port: int) -> None:
-    (tmp_path / "config" / "config.toml").write_text(
-        '[time]\nzone = "Europe/Madrid"\n\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        'from = "crm@example.com"\n',
-        encoding="utf-8",
-    )
 
 
 def test_mail_digest_is_sent_once(crm, smtp_server):
@@ -215,7 +159,7 @@ def test_refused_mail_releases_the_claims(crm, smtp_server):
 
 
 def test_unreachable_server_releases_the_claims(crm, isolated):
-    _configure(isolated, _free_port())  # nothing listens there
+    configure_smtp(isolated, free_port())  # nothing listens there
     fid = _add(crm, "Vencida", "--due", "2020-01-01 09:00")
     r = crm.fails("remind", "--mail", "me@example.com", code=1)
     assert "cannot send mail" in r.stderr
@@ -257,7 +201,7 @@ def test_sigterm_while_mailing_releases_the_claims(crm, isolated):
     silent.listen(5)
     held = []
     threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
-    _configure(isolated, silent.getsockname()[1])
+    configure_smtp(isolated, silent.getsockname()[1])
     fid = _add(crm, "Vencida", "--due", "2020-01-01 09:00")
     p = subprocess.Popen(
         [sys.executable, "-m", "crm_cli", "remind", "--mail", "me@example.com"],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from crm_cli.commands._common import JsonOpt, open_db
+from crm_cli.commands._cron import signals_as_errors, tty_note, write_out
 from crm_cli.domain import followups
 from crm_cli.errors import EXIT_REPORTED, CrmError
 
@@ -28,12 +28,6 @@ def _row(item: followups.Followup) -> dict:
     }
 
 
-def _tty_note(message: str) -> None:
-    """A note for people at a terminal only: cron mails any output, so runs stay silent."""
-    if sys.stderr.isatty():
-        print(message, file=sys.stderr)
-
-
 def remind_cmd(
     ctx: typer.Context,
     for_: Annotated[
@@ -45,7 +39,11 @@ def remind_cmd(
         typer.Option("--mail", metavar="TO", help="Send one digest email to TO (smtp.* config)."),
     ] = None,
     with_alerts: Annotated[
-        bool, typer.Option("--with-alerts", help="Also report alerts (none exist yet).")
+        bool,
+        typer.Option(
+            "--with-alerts",
+            help="Also report the recipient's alerts (crm alerts --mine), each once.",
+        ),
     ] = False,
     dry_run: Annotated[
         bool,
@@ -61,7 +59,6 @@ def remind_cmd(
     1 an error (a failed mail or write releases its claims, so the next run reports
     them again), 3 unknown --for user or no database.
     """
-    from crm_cli.commands._output import note
 
     smtp = to = None
     if mail is not None and not dry_run:
@@ -69,96 +66,75 @@ def remind_cmd(
 
         to = mailer.check_address(mail)
         smtp = mailer.settings()  # checked before anything is claimed
-    if with_alerts:
-        note(
-            "no alert rules exist yet (alerts come with the analytics issue); reporting follow-ups only"
-        )
     db = open_db(ctx, must_exist=True)
-    with _signals_as_errors():
-        _run(db, for_, mail, to, smtp, dry_run, json_)
+    with signals_as_errors():
+        _run(db, for_, mail, to, smtp, dry_run, json_, with_alerts)
 
 
-class _Stopped(BaseException):
-    """A termination signal arrived: unwind (releasing claims) instead of dying silently."""
-
-
-@contextmanager
-def _signals_as_errors():
-    """Turn SIGTERM/SIGHUP (cron's timeout, systemd stop) into an exception while claiming and
-    delivering, so claims of an undelivered report are released; SIGKILL cannot be caught."""
-    import signal
-
-    def stop(signum, _frame):
-        raise _Stopped(signum)
-
-    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
-    try:
-        old = {sig: signal.signal(sig, stop) for sig in sigs}
-    except ValueError:  # not the main thread: nothing to install
-        old = {}
-    try:
-        yield
-    except _Stopped as e:
-        raise CrmError(
-            f"stopped by signal {e.args[0]}; nothing counts as reported, the next run reports it"
-        ) from None
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-def _write(text: str) -> None:
-    """Write the report to stdout and make sure it got there (a full disk, a closed pipe)."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except OSError as e:
-        raise CrmError(
-            f"cannot write the report ({e.strerror or e}); nothing counts as reported, "
-            "the next run reports it"
-        ) from None
-
-
-def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool) -> None:
+def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool, with_alerts: bool) -> None:
+    from crm_cli.commands._cron import deliver
     from crm_cli.commands._output import emit_list, note
 
     reminder = followups.remind(db, for_, dry_run=dry_run)
+    alert_run = None
+    if with_alerts:
+        from crm_cli.domain import alerts
+
+        try:
+            alert_run = alerts.run(db, for_, mine=True, dry_run=dry_run)
+        except BaseException:
+            followups.release(db, reminder)
+            raise
     items = reminder.items
-    if not items:
+    found = alert_run.alerts if alert_run is not None else ()
+    if not items and not found:
         if json_:
-            _write("[]\n")
-        _tty_note(f"nothing new due for {reminder.recipient}")
+            write_out("[]\n")
+        tty_note(f"nothing new due for {reminder.recipient}")
         return
     data = [{**i.to_dict(), "recipient": reminder.recipient} for i in items]
+    data += [{**a.to_dict(), "recipient": reminder.recipient} for a in found]
     as_json = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    releases = [lambda: followups.release(db, reminder)]
+    if alert_run is not None:
+        releases.append(lambda: alerts.release(db, alert_run))
+    count = len(items) + len(found)
     if mail is not None:
-        subject, body = followups.digest(reminder)
+        subject, body = _digest(reminder, found)
         if dry_run:
-            _write(f"To: {mail}\nSubject: {subject}\n\n{body}")
-            note(f"dry run: would mail {len(items)} items to {mail}; nothing marked as reported")
+            write_out(f"To: {mail}\nSubject: {subject}\n\n{body}")
+            note(f"dry run: would mail {count} items to {mail}; nothing marked as reported")
             raise typer.Exit(EXIT_REPORTED)
         from crm_cli.io import mail as mailer
 
         try:
-            followups.deliver(db, reminder, lambda _r: mailer.send(smtp, to, subject, body))
+            deliver(lambda: mailer.send(smtp, to, subject, body), releases)
         except mailer.MailFailed as e:
             raise mailer.MailFailed(
-                f"{e}; nothing was sent and the {len(items)} items stay due for the next run"
+                f"{e}; nothing was sent and the {count} items stay due for the next run"
             ) from None
         if json_:
             print(as_json, end="")
-        _tty_note(f"mailed {len(items)} items to {to}: {subject}")
+        tty_note(f"mailed {count} items to {to}: {subject}")
         raise typer.Exit(EXIT_REPORTED)
 
-    def show(_r) -> None:
+    def show() -> None:
         if json_:
-            _write(as_json)
+            write_out(as_json)
             return
         try:
-            emit_list(
-                [_row(i) for i in items], COLUMNS, "table",
-                title=f"Due for {reminder.recipient} ({len(items)})",
-            )  # fmt: skip
+            if items:
+                emit_list(
+                    [_row(i) for i in items], COLUMNS, "table",
+                    title=f"Due for {reminder.recipient} ({len(items)})",
+                )  # fmt: skip
+            if found:
+                if items:
+                    print()
+                from crm_cli.commands.alerts import ALERT_COLUMNS, alert_row
+
+                emit_list([alert_row(a) for a in found], ALERT_COLUMNS, "table",
+                          title=f"Alerts for {reminder.recipient} ({len(found)})")  # fmt: skip
             sys.stdout.flush()
         except OSError as e:
             raise CrmError(
@@ -166,8 +142,24 @@ def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool) -> None:
             ) from None
 
     if dry_run:
-        show(reminder)
+        show()
         note("dry run: nothing marked as reported")
     else:
-        followups.deliver(db, reminder, show)  # a report that cannot be written is released
+        deliver(show, releases)  # a report that cannot be written is released
     raise typer.Exit(EXIT_REPORTED)
+
+
+def _digest(reminder: followups.Reminder, found) -> tuple[str, str]:
+    """The reminder digest, with the alerts as a section of their own."""
+    if not found:
+        return followups.digest(reminder)
+    from crm_cli.domain import alerts
+
+    lines = alerts.digest_lines(found)
+    if not reminder.items:
+        head = f"Alerts for {reminder.recipient}:\n\n"
+        return alerts.subject(found), head + "\n".join(lines)
+    subject, body = followups.digest(reminder)
+    return f"{subject}; {alerts.subject(found).removeprefix('crm alerts: ')}", (
+        body.rstrip("\n") + "\n\n" + "\n".join(lines)
+    )

@@ -59,6 +59,13 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
         )
     if k.name == "reports.churn_factor" and value is not None and not 0 < value <= 100:
         raise InvalidInput(f"reports.churn_factor must be above 0 (and at most 100), not {value:g}")
+    if k.name in ("alerts.stale_days", "alerts.overdue_days") and value is not None and value < 0:
+        raise InvalidInput(f"{k.name} is a number of days, 0 or more, not {value}")
+    if k.name == "alerts.stale_days_by_stage" and value is not None:
+        from crm_cli.domain.alerts import parse_stage_limit
+
+        for item in value:
+            parse_stage_limit(item)
     if k.name == "smtp.port" and value is not None and not 1 <= value <= 65535:
         raise InvalidInput(f"smtp.port must be a port number from 1 to 65535, not {value}")
     if k.name == "smtp.security" and value is not None:

@@ -1,0 +1,191 @@
+"""``crm alerts``: conditions that need someone, reported once each, made for cron.
+
+Four kinds, thresholds in team settings:
+
+- ``stale-deal``: an open deal with no activity and no stage change for more days than
+  its stage allows (``alerts.stale_days``, 30; per stage ``alerts.stale_days_by_stage``,
+  e.g. ``negotiation=7,proposal=14``);
+- ``overdue-followup``: an open follow-up more than ``alerts.overdue_days`` (3) days late;
+- ``at-risk``: a customer quiet for longer than ``reports.churn_factor`` times their usual
+  gap (the churn report's rule);
+- ``ticket-past-due``: an active ticket past its response target with no answer yet.
+
+Each alert is claimed per recipient under the instant that identifies its condition (the
+deal's last touch, the follow-up's due time, the customer's last touch, the ticket's due
+time), as ``crm remind`` claims reminders: it is reported once, and again only when the
+condition changes and comes back (a new activity, then silence again). Claims are change
+sets that are not undoable; a report that is not delivered releases them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+
+from crm_cli.domain import dates, settings, users
+from crm_cli.errors import InvalidInput
+from crm_cli.storage import alerts as store
+from crm_cli.storage import reports as report_store
+from crm_cli.storage.db import Db, transaction
+
+KINDS = ("stale-deal", "overdue-followup", "at-risk", "ticket-past-due")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    id: int
+    ref: str  # deal:12, followup:3, contact:7, ticket:4
+    text: str  # the deal's title, the follow-up's text, the customer's name, the subject
+    detail: str
+    since: str  # the instant the condition is keyed by
+    owner_id: int | None
+    owner: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRun:
+    recipient_id: int
+    recipient: str
+    alerts: tuple[Alert, ...]
+    claim_ids: tuple[int, ...] = ()
+
+
+def stage_limits(db: Db) -> tuple[int, dict[str, int]]:
+    """The default stale limit in days and the per-stage ones (stage names folded)."""
+    default = int(settings.get(db, "alerts.stale_days"))
+    per: dict[str, int] = {}
+    for item in settings.get(db, "alerts.stale_days_by_stage") or []:
+        per.update(parse_stage_limit(item))
+    return default, per
+
+
+def parse_stage_limit(item: str) -> dict[str, int]:
+    name, sep, days = str(item).partition("=")
+    try:
+        n = int(days.strip())
+    except ValueError:
+        n = 0
+    if not sep or not name.strip() or n < 1:
+        raise InvalidInput(
+            f"alerts.stale_days_by_stage takes STAGE=DAYS items (negotiation=7), not {item!r}"
+        )
+    return {name.strip().casefold(): n}
+
+
+def _days(since: str, now: datetime) -> int:
+    """Whole local calendar days from a stored instant (or date) to now."""
+    if len(since) == 10:
+        day = date.fromisoformat(since)
+    else:
+        day = dates.to_local(dates.from_db(since)).date()
+    return (dates.to_local(now).date() - day).days
+
+
+def collect(db: Db, *, now: datetime | None = None) -> list[Alert]:
+    """Every alert that holds now, in kind order, oldest condition first."""
+    now = now or dates.now()
+    at = dates.to_db(now)
+    out: list[Alert] = []
+    default, per = stage_limits(db)
+    shortest = min([default, *per.values()])
+    for r in store.stale_deals(db, dates.to_db(now - timedelta(days=shortest))):
+        since = max(r["stage_entered_at"], r["last_activity"] or "")
+        limit = per.get(r["stage"].casefold(), default)
+        quiet = _days(since, now)
+        if quiet > limit:
+            out.append(Alert("stale-deal", r["id"], f"deal:{r['id']}", r["title"],
+                             f"no activity or stage change for {quiet} days in {r['stage']} "
+                             f"(limit {limit})", since, r["owner_id"], r["owner"]))  # fmt: skip
+    overdue = int(settings.get(db, "alerts.overdue_days"))
+    for r in store.overdue_followups(db, dates.to_db(now - timedelta(days=overdue))):
+        late = _days(r["due_at"], now)
+        out.append(Alert("overdue-followup", r["id"], f"followup:{r['id']}", r["text"],
+                         f"{late} days overdue (limit {overdue})", r["due_at"], r["owner_id"],
+                         r["owner"]))  # fmt: skip
+    factor = float(settings.get(db, "reports.churn_factor"))
+    from crm_cli.domain.reports.customers import MIN_TOUCHES
+
+    quiet = report_store.quiet_customers(db, ("1", []), at, factor, MIN_TOUCHES)
+    owners = store.owners_of_contacts(db, [r["id"] for r in quiet]) if quiet else {}
+    for r in quiet:
+        last = r["last_touch"]
+        gap = r["gap_days"]
+        owner_id, owner = owners.get(r["id"], (None, None))
+        out.append(Alert("at-risk", r["id"], f"contact:{r['id']}", r["name"],
+                         f"quiet for {_days(last, now)} days; usually every "
+                         f"{gap:.0f} days", last, owner_id, owner))  # fmt: skip
+    for r in store.unanswered_tickets(db, at):
+        late = now - dates.from_db(r["due_at"])
+        hours = late.total_seconds() / 3600
+        out.append(Alert("ticket-past-due", r["id"], f"ticket:{r['id']}", r["subject"],
+                         f"{r['priority']}: unanswered {hours:.0f} h past its response target",
+                         r["due_at"], r["owner_id"], r["owner"]))  # fmt: skip
+    return out
+
+
+def run(db: Db, recipient: str | None = None, *, mine: bool = False, dry_run: bool = False,
+        now: datetime | None = None) -> AlertRun:  # fmt: skip
+    """Claim and return the alerts not yet reported to the recipient (default: the acting
+    user); ``mine`` keeps those about the recipient's own deals, follow-ups, customers and
+    tickets (and those nobody owns). ``dry_run`` claims nothing."""
+    user = users.resolve(db, recipient if recipient is not None else (db.actor or ""))
+
+    def fresh() -> list[Alert]:
+        seen = store.claimed(db, user.id)
+        return [a for a in collect(db, now=now)
+                if (not mine or a.owner_id in (None, user.id))
+                and (f"alert:{a.kind}", a.id, a.since) not in seen]  # fmt: skip
+
+    if dry_run:
+        return AlertRun(user.id, user.name, tuple(fresh()))
+    ids = []
+    with transaction(db, f"alerts {user.name}", undoable=False) as tx:
+        found = fresh()
+        for a in found:
+            ids.append(tx.insert("reminder_claims", {
+                "item_kind": f"alert:{a.kind}", "item_id": a.id, "recipient_id": user.id,
+                "due_at": a.since, "claimed_at": tx.at}))  # fmt: skip
+    return AlertRun(user.id, user.name, tuple(found), tuple(ids))
+
+
+def release(db: Db, run_: AlertRun) -> int:
+    if not run_.claim_ids:
+        return 0
+    with transaction(db, f"alerts release {run_.recipient}", undoable=False) as tx:
+        return sum(tx.delete("reminder_claims", cid) is not None for cid in run_.claim_ids)
+
+
+def deliver(db: Db, run_: AlertRun, send: Callable[[AlertRun], None]) -> None:
+    """Hand claimed alerts to ``send``; if it raises, release the claims and re-raise."""
+    try:
+        send(run_)
+    except BaseException:
+        release(db, run_)
+        raise
+
+
+def digest_lines(alerts: tuple[Alert, ...]) -> list[str]:
+    lines = ["Alerts"]
+    for a in alerts:
+        who = f"  [{a.owner}]" if a.owner else ""
+        lines.append(f"  {a.kind:<17} {a.ref:<14} {a.text}: {a.detail}{who}")
+    lines.append("")
+    return lines
+
+
+def subject(alerts: tuple[Alert, ...]) -> str:
+    words = {"stale-deal": ("stale deal", "stale deals"),
+             "overdue-followup": ("overdue follow-up", "overdue follow-ups"),
+             "at-risk": ("customer at risk", "customers at risk"),
+             "ticket-past-due": ("ticket past due", "tickets past due")}  # fmt: skip
+    parts = []
+    for k in KINDS:
+        n = sum(1 for a in alerts if a.kind == k)
+        if n:
+            parts.append(f"{n} {words[k][n != 1]}")
+    return "crm alerts: " + (", ".join(parts) or "nothing new")
