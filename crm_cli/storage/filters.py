@@ -299,8 +299,13 @@ CONTACT_FIELDS: dict[str, FieldSql] = {
     "phone": FieldSql(
         "multi", "x.v", _phones("contact_id", "c"), doc="any phone number (normalised or as typed)"
     ),
+    # Matched over the organizations first (thousands), then contacts by an indexed org_id:
+    # folding the organization name once per contact costs ~200 ms at 100,000 contacts.
     "org": FieldSql(
-        "text", "(SELECT xo.name FROM orgs xo WHERE xo.id = c.org_id)", doc="organization name"
+        "multi",
+        "xo.name",
+        "coalesce(c.org_id IN (SELECT xo.id FROM orgs xo WHERE {cond}), 0)",
+        doc="organization name",
     ),
     "org_id": FieldSql("number", "c.org_id", doc="organization id"),
     "stage": FieldSql("enum", "c.stage", doc="lifecycle stage (config contact.stages)"),

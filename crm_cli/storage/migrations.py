@@ -459,6 +459,19 @@ CREATE INDEX activities_at_kind ON activities(occurred_at, kind, actor_id)
     )
 
 
+@migration
+def m005_board(conn: sqlite3.Connection) -> None:
+    """The board and the pipeline summary without sorting: a stage's open deals biggest
+    first (crm dash draws the top 50 of thousands), and their totals per currency."""
+    _exec(
+        conn,
+        """
+CREATE INDEX deals_stage_amount ON deals(stage_id, status, amount_minor DESC, id);
+CREATE INDEX deals_stage_currency ON deals(stage_id, status, currency, amount_minor)
+""",
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

@@ -94,8 +94,18 @@ class CrmApp(App):
         except CrmError as e:
             self.exit(message=str(e), return_code=1)
             return
-        self.version = await self.backend.call(self.backend.data_version)
-        await self.refresh_view("board")
+        # The version first, then the board, in one trip to the database thread: a commit
+        # in between is seen by the first poll instead of being missed.
+        view = self.query_one(BoardView)
+
+        def first_board(db):
+            return db.data_version(), data.board(db, view.pipeline_id)
+
+        try:
+            self.version, found = await self.backend.call(first_board)
+            await view.show(found)
+        except CrmError as e:
+            self.notify(str(e), severity="error")
         self.stale = {"agenda", "contacts"}
         self.set_interval(POLL_SECONDS, self.poll)
 
@@ -263,8 +273,16 @@ class CrmApp(App):
         self.search_text = text
         self.search_generation += 1
         mine = self.search_generation
+
+        def find(db):
+            if mine != self.search_generation:  # a newer keystroke is queued: skip this one
+                return None
+            return data.find_contacts(db, text)
+
         try:
-            hits = await self.backend.call(data.find_contacts, text)
+            hits = await self.backend.call(find)
+            if hits is None:
+                return
             note = f"{len(hits)} contact{'s' if len(hits) != 1 else ''}" + (
                 f" (first {data.RESULTS})" if len(hits) >= data.RESULTS else ""
             )

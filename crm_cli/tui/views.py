@@ -344,10 +344,13 @@ class ContactsView(Horizontal):
             return None
         return self.hits[lst.highlighted].id
 
-    async def on_input_changed(self, event: Input.Changed) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "contact-search":
             event.stop()
-            await self.app.search_contacts(event.value)
+            # A worker, so keystrokes never queue behind searches: a new one cancels the
+            # previous (and the database thread skips any it has not started).
+            self.run_worker(self.app.search_contacts(event.value), group="search",
+                            exclusive=True)  # fmt: skip
 
     def action_into_list(self) -> None:
         self.query_one("#contact-list", OptionList).focus()
@@ -357,11 +360,11 @@ class ContactsView(Horizontal):
             event.stop()
             self.query_one("#contact-list", OptionList).focus()
 
-    async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
         cid = self.selected()
         if cid is not None and cid != self.contact_id:
-            await self.app.show_contact(cid)
+            self.run_worker(self.app.show_contact(cid), group="detail", exclusive=True)
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
