@@ -232,6 +232,11 @@ for _kind, _doc in [
     ("orders", "Import orders (with --lines for a separate lines file) from CSV or JSON."),
     ("activities", "Import meetings and to-dos from an iCalendar (.ics) file."),
     ("users", "Import team members (e.g. Chinook's Employee.csv), with their managers."),
+    (
+        "visits",
+        "Import web sessions (CSV or NDJSON: email or visitor id, time, landing page, "
+        "referrer, UTM tags, pages); visits of a known visitor go on the timeline.",
+    ),
 ]:
     app.command(_kind)(_make(_kind, _doc))
 

@@ -293,3 +293,22 @@ def lookalike_cmd(
     args = reports.ReportArgs(tuple(filters or ()), currency=currency, top=top, limit=limit,
                               orgs=orgs)  # fmt: skip
     _show(ctx, "lookalike", args, json_, csv_, False)
+
+
+@app.command("conversion")
+def conversion_cmd(
+    ctx: typer.Context,
+    filters: Filters = None,
+    by: _by("landing (default), source") = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Web visits (crm import visits) by landing page or source: visitors, new contacts,
+    customers, conversion, revenue and the path to the first order (filters on visits:
+    campaign:spring source:google landing~/pricing). Default period: the last 90 days."""
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
+    _show(ctx, "conversion", args, json_, csv_, chart)

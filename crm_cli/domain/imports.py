@@ -39,6 +39,7 @@ KIND_WRITERS: dict[str, str] = {
     "orders": "crm_cli.domain.import_orders",
     "activities": "crm_cli.domain.import_activities",
     "users": "crm_cli.domain.import_users",
+    "visits": "crm_cli.domain.import_visits",
 }
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
 ON_DUPLICATE = ("update", "merge", "skip", "create")

@@ -18,7 +18,7 @@ def _spec(entity: str):
     from crm_cli.storage import filters as compiled
 
     return {"contacts": compiled.CONTACT_FIELDS, "orgs": compiled.ORG_FIELDS,
-            "users": compiled.USER_FIELDS}[entity]  # fmt: skip
+            "users": compiled.USER_FIELDS, "visits": compiled.VISIT_FIELDS}[entity]  # fmt: skip
 
 
 def where_for(

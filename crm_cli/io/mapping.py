@@ -38,6 +38,10 @@ _USER = (
     "name first_name last_name title emails phones street city region postal_code country "
     "birthday manager_ref external_id"
 )
+_VISIT = (
+    "emails visitor_id at landing_page referrer utm_source utm_medium utm_campaign pages "
+    "external_id"
+)
 FIELDS: dict[str, frozenset[str]] = {
     "contacts": frozenset(_CONTACT.split()),
     "orgs": frozenset(_ORG.split()),
@@ -45,6 +49,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "orders": frozenset(_ORDER.split()),
     "order_lines": frozenset(_ORDER.split()),
     "users": frozenset(_USER.split()),
+    "visits": frozenset(_VISIT.split()),
 }
 LIST_FIELDS = frozenset({"emails", "phones", "tags"})
 IGNORE = "-"
@@ -408,6 +413,14 @@ _COMMON = {
     "quantity": "quantity qty",
     "unit_price": "unitprice price",
     "fields.notes": "notes note comments",
+    "visitor_id": "visitorid visitor clientid anonymousid cookieid deviceid sessionvisitor",
+    "at": "at time timestamp startedat sessionstart visitedat datetime visittime",
+    "landing_page": "landingpage landing entrypage page path url",
+    "referrer": "referrer referer referringurl",
+    "utm_source": "utmsource source",
+    "utm_medium": "utmmedium medium",
+    "utm_campaign": "utmcampaign campaign",
+    "pages": "pages pageviews pagesviewed views",
 }
 _ALIASES: dict[str, list[str]] = {}
 for _target, _names in _COMMON.items():

@@ -373,3 +373,17 @@ USER_FIELDS: dict[str, FieldSql] = {
         "text", "(SELECT xm.name FROM users xm WHERE xm.id = u.manager_id)", doc="manager's name"
     ),
 }
+
+VISIT_FIELDS: dict[str, FieldSql] = {
+    "landing": FieldSql("text", "v.landing_page", doc="landing page (URL or path)"),
+    "referrer": FieldSql("text", "v.referrer", doc="referrer URL"),
+    "source": FieldSql("text", "v.utm_source", doc="UTM source"),
+    "medium": FieldSql("text", "v.utm_medium", doc="UTM medium"),
+    "campaign": FieldSql("text", "v.utm_campaign", doc="UTM campaign"),
+    "visitor": FieldSql("text", "v.visitor_id", doc="visitor id"),
+    "pages": FieldSql("number", "v.pages", doc="pages viewed"),
+    "at": FieldSql("instant", "v.started_at", doc="when the visit started"),
+    "contact": FieldSql(
+        "text", "(SELECT xc.name FROM contacts xc WHERE xc.id = v.contact_id)", doc="contact name"
+    ),
+}

@@ -93,7 +93,7 @@ def orgs_by_names(db: Db, names: Iterable[str]) -> dict[str, int]:
 
 
 _ENTITY_TABLES = {"contacts": "contacts", "orgs": "orgs", "deals": "deals", "orders": "orders",
-                  "users": "users"}  # fmt: skip
+                  "users": "users", "web_visits": "web_visits"}  # fmt: skip
 
 
 def by_external_ids(db: Db, system: str, entity: str, ids: Iterable[str]) -> dict[str, int]:

@@ -472,6 +472,34 @@ CREATE INDEX deals_stage_currency ON deals(stage_id, status, currency, amount_mi
     )
 
 
+@migration
+def m006_visits(conn: sqlite3.Connection) -> None:
+    """Web sessions (crm import visits): anonymous until their visitor id is seen with an
+    email; a known visitor's sessions are also 'visit' activities on the timeline."""
+    _exec(
+        conn,
+        """
+CREATE TABLE web_visits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    visitor_id TEXT,
+    contact_id INTEGER REFERENCES contacts(id),
+    activity_id INTEGER REFERENCES activities(id),
+    started_at TEXT NOT NULL,
+    landing_page TEXT,
+    referrer TEXT,
+    utm_source TEXT,
+    utm_medium TEXT,
+    utm_campaign TEXT,
+    pages INTEGER CHECK (pages >= 0),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX web_visits_visitor ON web_visits(visitor_id, started_at);
+CREATE INDEX web_visits_contact ON web_visits(contact_id, started_at);
+CREATE INDEX web_visits_at ON web_visits(started_at)
+""",
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

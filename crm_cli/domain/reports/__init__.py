@@ -179,6 +179,7 @@ REPORTS = {
     "team": ("crm_cli.domain.reports.team", "team"),
     "best": ("crm_cli.domain.reports.best", "best"),
     "lookalike": ("crm_cli.domain.reports.best", "lookalike"),
+    "conversion": ("crm_cli.domain.reports.conversion", "conversion"),
 }
 
 
