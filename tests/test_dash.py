@@ -322,3 +322,22 @@ async def test_enter_on_a_follow_up_goes_to_its_contact(sales):
         await settle(pilot, app)
         assert app.active() == "contacts"
         assert "ana@example.es" in str(app.query_one("#contact-body").render())
+
+
+async def test_a_stale_search_is_interrupted_and_writes_never_are(sales):
+    from crm_cli.tui.backend import Backend
+
+    backend = Backend(os.environ["CRM_DB"], None)
+    slow = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000)"
+            " SELECT count(*) FROM n")  # fmt: skip
+    try:
+        running = asyncio.ensure_future(
+            backend.call_interruptible(lambda db: db.conn.execute(slow).fetchone())
+        )
+        await asyncio.sleep(0.3)
+        backend.interrupt()
+        assert await asyncio.wait_for(running, 5) is None  # stopped, answered None
+        backend.interrupt()  # nothing interruptible runs: a no-op for the next call
+        assert await backend.call(lambda db: db.conn.execute("SELECT 42").fetchone()[0]) == 42
+    finally:
+        backend.close()

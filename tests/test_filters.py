@@ -754,3 +754,31 @@ def test_token_soup_raises_only_invalid_input_and_successes_run(shared_db, piece
         return
     _executes(shared_db, "t", tree)
     assert tree is None or parse(render(tree)) == tree
+
+
+_TEXTS = st.text(alphabet=st.sampled_from(list("abcxyzABCXYZ _%\\\t-éÉñÑüßøﬁİ'")), max_size=12)
+
+
+@given(values=st.lists(_TEXTS, min_size=1, max_size=6), needle=_TEXTS.filter(lambda s: s.strip()))
+@PROPS
+def test_contains_agrees_with_folding_in_python(values, needle):
+    """name~X in SQL (LIKE prefilter + fold) finds exactly the values whose fold contains
+    fold(X): escapes (%, _, \\), accents, case, non-ASCII and control characters."""
+    conn = _memory()
+    conn.execute("DELETE FROM t")
+    conn.executemany("INSERT INTO t (id, name) VALUES (?, ?)", list(enumerate(values, 1)))
+    for op in ("~", "!~"):
+        where, params = compile_filter(Cond("name", op, needle), TEST_SPEC)
+        got = {r[0] for r in conn.execute(f"SELECT id FROM t WHERE {where}", params)}
+        inside = {i for i, v in enumerate(values, 1) if fold(needle) in fold(v)}
+        assert got == (inside if op == "~" else set(range(1, len(values) + 1)) - inside)
+
+
+_MEMORY: list[sqlite3.Connection] = []
+
+
+def _memory() -> sqlite3.Connection:
+    """One in-memory database for all examples (migrating one per example is slow)."""
+    if not _MEMORY:
+        _MEMORY.append(connect(":memory:"))
+    return _MEMORY[0]

@@ -76,3 +76,18 @@ def test_acting_user_from_config_default(crm, isolated, monkeypatch):
     crm("config", "set", "user.default", "lola")
     crm("contact", "add", "Ana")
     assert crm.json("contact", "show", "Ana")["owner"] == "lola"
+
+
+def test_org_name_filters_follow_renames_and_undo(crm):
+    """org~ compares a stored folded name (storage keeps it on every commit)."""
+
+    def who(*f):
+        return [c["name"] for c in crm.json("contact", "list", *f)]
+
+    crm("contact", "add", "Ana", "--org", "Müller GmbH")
+    assert who("org~muller") == ["Ana"] and who("org~MÜLL") == ["Ana"]
+    crm("org", "edit", "Müller GmbH", "--name", "Schmidt AG")
+    assert who("org~muller") == [] and who("org~schmidt") == ["Ana"]
+    assert [o["name"] for o in crm.json("org", "list", "name~schmi")] == ["Schmidt AG"]
+    crm("undo")
+    assert who("org~muller") == ["Ana"] and who("org!~muller") == []

@@ -500,6 +500,23 @@ CREATE INDEX web_visits_at ON web_visits(started_at)
     )
 
 
+@migration
+def m007_tag_index(conn: sqlite3.Connection) -> None:
+    """Tag filters compare case-insensitively (tag:VIP finds vip): an index in that
+    collation lets tag:vip find its contacts without probing all of them."""
+    _exec(
+        conn, "CREATE INDEX contact_tags_tag_nocase ON contact_tags(tag COLLATE NOCASE, contact_id)"
+    )
+
+
+@migration
+def m008_org_name_fold(conn: sqlite3.Connection) -> None:
+    """Organizations' names folded (case and accents) once, for org~ filters: kept by
+    storage.summaries on every commit that touches an organization."""
+    _exec(conn, "ALTER TABLE orgs ADD COLUMN name_fold TEXT")
+    conn.execute("UPDATE orgs SET name_fold = crm_fold(name)")
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

@@ -66,3 +66,27 @@ def _refresh(tx: Transaction) -> None:
     ids = tx.summary_parents.get("contacts", set()) | tx.inserted.get("contacts", set())
     if ids:
         refresh_contacts(tx.db, ids)
+
+
+# -- organizations' folded names ----------------------------------------------------
+# Filters fold case and accents (org~garcia finds García). Folding runs in Python, called
+# from SQLite once per row (~6 µs): 67,000 organization names cost ~100 ms on every
+# org~ filter. The folded name is kept beside the name instead, refreshed for the
+# organizations a transaction touched, and compared in SQLite alone.
+DERIVED["orgs"] = ("name_fold",)
+
+
+def refresh_org_folds(db: Db, ids) -> None:
+    ids = sorted(ids)
+    for i in range(0, len(ids), 5000):
+        db.conn.execute(
+            "UPDATE orgs SET name_fold = crm_fold(name) WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids[i : i + 5000]),),
+        )
+
+
+@on_commit
+def _refresh_org_folds(tx: Transaction) -> None:
+    ids = tx.touched.get("orgs")
+    if ids:
+        refresh_org_folds(tx.db, ids)

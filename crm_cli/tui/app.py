@@ -279,8 +279,9 @@ class CrmApp(App):
                 return None
             return data.find_contacts(db, text)
 
+        self.backend.interrupt()  # a search still running for an older keystroke stops
         try:
-            hits = await self.backend.call(find)
+            hits = await self.backend.call_interruptible(find)
             if hits is None:
                 return
             note = f"{len(hits)} contact{'s' if len(hits) != 1 else ''}" + (

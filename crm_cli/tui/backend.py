@@ -11,6 +11,8 @@ as a ``crm`` command would write it, under the same acting user.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,6 +27,8 @@ class Backend:
         self.path, self.actor = path, actor
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="crm-dash-db")
         self._db: Db | None = None
+        self._guard = threading.Lock()
+        self._interruptible = False  # a read that a newer one replaces is running
 
     def _session(self) -> Db:
         if self._db is None:
@@ -38,6 +42,32 @@ class Backend:
         """Run ``fn(db, *args, **kwargs)`` in the database thread and return its answer."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(self._session(), *args, **kwargs))
+
+    async def call_interruptible(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """Like ``call`` for a read that ``interrupt`` may stop (a search a newer keystroke
+        replaced): then it answers None. Never used for writes."""
+
+        def run(db: Db, *a: Any) -> T | None:
+            with self._guard:
+                self._interruptible = True
+            try:
+                return fn(db, *a)
+            except sqlite3.OperationalError as e:
+                if "interrupt" in str(e):
+                    return None
+                raise
+            finally:
+                with self._guard:
+                    self._interruptible = False
+
+        return await self.call(run, *args)
+
+    def interrupt(self) -> None:
+        """Stop the interruptible read running in the database thread, if one is (SQLite's
+        interrupt is thread-safe; the flag and the lock keep it off any other call)."""
+        with self._guard:
+            if self._interruptible and self._db is not None:
+                self._db.conn.interrupt()
 
     def data_version(self, db: Db) -> int:
         return db.data_version()

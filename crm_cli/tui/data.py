@@ -181,7 +181,9 @@ def find_contacts(db: Db, text: str, *, limit: int = RESULTS) -> tuple[Hit, ...]
             args = shlex.split(text)
         except ValueError as e:
             raise InvalidInput(f"cannot read the filter: {e}") from None
-        found = contacts.list_contacts(db, args, sort=[("name", False)], limit=limit)
+        # Recently changed first, as with an empty box: walking the updated_at index stops at
+        # `limit` matches, where sorting by folded name would fold every match first.
+        found = contacts.list_contacts(db, args, sort=[("updated", True)], limit=limit)
         return tuple(Hit(c.id, c.name, c.org, c.emails[0].value if c.emails else None)
                      for c in found)  # fmt: skip
     return tuple(
