@@ -45,22 +45,19 @@ Everything done here is recorded like the CLI's: `crm history` lists it, `crm un
 
 class CrmApp(App):
     TITLE = "crm"
+    CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("1", "tab('board')", "Board"),
-        Binding("2", "tab('agenda')", "Agenda"),
-        Binding("3", "tab('contacts')", "Contacts"),
-        Binding("n", "new_contact", "Contact+", show=False),
-        Binding("g", "log_activity", "Log", show=False),
-        Binding("f", "new_followup", "Follow-up+", show=False),
-        Binding("t", "new_ticket", "Ticket+", show=False),
-        Binding("r", "refresh", "Refresh", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Binding("1", "tab('board')", "Board", id="tab-board"),
+        Binding("2", "tab('agenda')", "Agenda", id="tab-agenda"),
+        Binding("3", "tab('contacts')", "Contacts", id="tab-contacts"),
+        Binding("n", "new_contact", "Contact+", show=False, id="new-contact"),
+        Binding("g", "log_activity", "Log", show=False, id="log-activity"),
+        Binding("f", "new_followup", "Follow-up+", show=False, id="new-followup"),
+        Binding("t", "new_ticket", "Ticket+", show=False, id="new-ticket"),
+        Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
     ]
-    CSS = """
-    TabbedContent { height: 1fr; }
-    TabPane { padding: 0; }
-    """
 
     def __init__(self, path: str | None = None, actor: str | None = None,
                  pipeline: str | None = None):  # fmt: skip

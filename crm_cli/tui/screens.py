@@ -33,21 +33,9 @@ class FormScreen(ModalScreen[bool]):
     """
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "submit", "Save", priority=True, id="form.save"),
     ]
-    DEFAULT_CSS = """
-    FormScreen { align: center middle; }
-    FormScreen > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 95%;
-        border: thick $accent; background: $surface; padding: 0 1;
-    }
-    FormScreen .title { text-style: bold; margin-bottom: 1; }
-    FormScreen .field-label { color: $text-muted; }
-    FormScreen Input { margin-bottom: 0; }
-    FormScreen #preview { color: $success; height: auto; }
-    FormScreen #error { color: $error; height: auto; }
-    """
 
     def __init__(self, title: str, fields: list[FormField], submit: Submit,
                  preview: Preview | None = None):  # fmt: skip
@@ -101,13 +89,7 @@ class FormScreen(ModalScreen[bool]):
 class TextScreen(ModalScreen[None]):
     """Read-only text (a deal's detail, the help): scroll, then escape."""
 
-    BINDINGS = [Binding("escape,q", "close", "Close")]
-    DEFAULT_CSS = """
-    TextScreen { align: center middle; }
-    TextScreen > VerticalScroll {
-        width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
-    }
-    """
+    BINDINGS = [Binding("escape,q", "close", "Close", id="text.close")]
 
     def __init__(self, body: Text, *, name: str | None = None):
         super().__init__(name=name)

@@ -30,18 +30,6 @@ def card_text(c: data.Card) -> Text:
 class StageColumn(Vertical):
     """One stage: its name, totals over every open deal, and its biggest deals as cards."""
 
-    DEFAULT_CSS = """
-    StageColumn { width: 1fr; min-width: 20; height: 1fr; border: round $panel; }
-    StageColumn:focus-within { border: round $accent; }
-    StageColumn .stage-name { text-style: bold; width: 1fr; }
-    StageColumn .stage-totals {
-        color: $text-muted; width: 1fr; height: 3; text-wrap: nowrap; text-overflow: ellipsis;
-    }
-    StageColumn OptionList {
-        height: 1fr; border: none; padding: 0; text-wrap: nowrap; text-overflow: ellipsis;
-    }
-    """
-
     def __init__(self, column: data.Column):
         super().__init__(id=f"stage-{column.stage_id}")
         self.column = column
@@ -94,19 +82,15 @@ class StageColumn(Vertical):
 
 class BoardView(Vertical):
     BINDINGS = [
-        Binding("left", "column(-1)", "←col", show=False),
-        Binding("right", "column(1)", "col→", show=False),
-        Binding("]", "move(1)", "Next stage"),
-        Binding("[", "move(-1)", "Prev stage"),
-        Binding("w", "won", "Won"),
-        Binding("l", "lost", "Lost"),
-        Binding("enter", "open_deal", "Open", show=False),
-        Binding("p", "switch_pipeline", "Pipeline"),
+        Binding("left", "column(-1)", "←col", show=False, id="board.column-left"),
+        Binding("right", "column(1)", "col→", show=False, id="board.column-right"),
+        Binding("]", "move(1)", "Next stage", id="board.next-stage"),
+        Binding("[", "move(-1)", "Prev stage", id="board.previous-stage"),
+        Binding("w", "won", "Won", id="board.won"),
+        Binding("l", "lost", "Lost", id="board.lost"),
+        Binding("enter", "open_deal", "Open", show=False, id="board.open-deal"),
+        Binding("p", "switch_pipeline", "Pipeline", id="board.switch-pipeline"),
     ]
-    DEFAULT_CSS = """
-    BoardView #board-title { height: 1; text-style: bold; padding: 0 1; }
-    BoardView HorizontalScroll { height: 1fr; }
-    """
 
     def __init__(self) -> None:
         super().__init__(id="board")
@@ -217,15 +201,11 @@ def agenda_text(f: followups.Followup) -> Text:
 
 class AgendaView(Vertical):
     BINDINGS = [
-        Binding("d", "done", "Done"),
-        Binding("s", "snooze", "Snooze"),
-        Binding("e", "edit", "Edit"),
-        Binding("enter", "jump", "Go to", show=False),
+        Binding("d", "done", "Done", id="agenda.done"),
+        Binding("s", "snooze", "Snooze", id="agenda.snooze"),
+        Binding("e", "edit", "Edit", id="agenda.edit"),
+        Binding("enter", "jump", "Go to", show=False, id="agenda.go-to"),
     ]
-    DEFAULT_CSS = """
-    AgendaView #agenda-title { height: 1; text-style: bold; padding: 0 1; }
-    AgendaView OptionList { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
-    """
 
     def __init__(self) -> None:
         super().__init__(id="agenda")
@@ -293,14 +273,7 @@ class AgendaView(Vertical):
 
 
 class ContactsView(Horizontal):
-    BINDINGS = [Binding("down", "into_list", "List", show=False)]
-    DEFAULT_CSS = """
-    ContactsView #contact-side { width: 2fr; min-width: 30; }
-    ContactsView #contact-search { margin: 0; }
-    ContactsView #contact-status { height: 1; color: $text-muted; padding: 0 1; }
-    ContactsView #contact-list { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
-    ContactsView #contact-detail { width: 3fr; border-left: solid $panel; padding: 0 1; }
-    """
+    BINDINGS = [Binding("down", "into_list", "List", show=False, id="contacts.into-list")]
 
     def __init__(self) -> None:
         super().__init__(id="contacts")
