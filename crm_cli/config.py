@@ -103,6 +103,13 @@ KEYS: dict[str, Key] = {
             "alert: per-stage limits for stale deals, STAGE=DAYS (negotiation=7,proposal=14)",
         ),
         Key(
+            "alerts.max_per_kind",
+            "team",
+            "int",
+            50,
+            "alerts: at most this many of each kind per run (the rest come in later runs)",
+        ),
+        Key(
             "alerts.overdue_days",
             "team",
             "int",
@@ -197,7 +204,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"config file {path} is not valid TOML: {e}") from None
 
 
-_PY_TYPES = {"str": str, "int": int, "list": list}
+_PY_TYPES = {"str": str, "int": int, "list": list, "float": (int, float)}
 
 
 def get(name: str) -> Any:

@@ -46,14 +46,14 @@ def test_each_kind_of_alert_once(office):
     code, found = alerts(office)
     assert code == 10
     got = [(a["kind"], a["ref"], a["text"]) for a in found]
-    assert got == [
-        ("stale-deal", "deal:1", "Quiet proposal"),  # 20 days > 14 in proposal
+    assert got == [  # per kind, the most important first (no amounts here: the oldest)
         ("stale-deal", "deal:3", "Old lead"),  # 68 days > 30
+        ("stale-deal", "deal:1", "Quiet proposal"),  # 20 days > 14 in proposal
         ("overdue-followup", "followup:1", "Four days late"),  # more than 3 days
         ("at-risk", "contact:1", "Eva"),  # quiet 48 days, usually every 10
         ("ticket-past-due", "ticket:1", "Unanswered"),  # 4 h target, 4 days ago
     ]
-    assert found[0]["detail"] == "no activity or stage change for 20 days in proposal (limit 14)"
+    assert found[1]["detail"] == "no activity or stage change for 20 days in proposal (limit 14)"
     assert found[3]["detail"] == "quiet for 48 days; usually every 10 days"
     assert {a["recipient"] for a in found} == {"tester"}
     assert alerts(office) == (0, [])  # reported: quiet now
@@ -121,3 +121,15 @@ def test_alerts_are_not_undoable(office):
     alerts(office)
     office("undo")  # undoes the config change behind the claims
     assert alerts(office) == (0, [])
+
+
+def test_a_run_reports_at_most_max_per_kind_and_the_rest_later(office):
+    office("config", "set", "alerts.max_per_kind", "1")
+    r = office("alerts", "--json", ok=False)
+    first = [(a["kind"], a["ref"]) for a in json.loads(r.stdout)]
+    assert first == [("stale-deal", "deal:3"), ("overdue-followup", "followup:1"),
+                     ("at-risk", "contact:1"), ("ticket-past-due", "ticket:1")]  # fmt: skip
+    r = office("alerts", ok=False)  # the next run: the other stale deal
+    assert r.exit_code == 10 and "deal:1" in r.stdout and "more stale-deal" not in r.stderr
+    assert alerts(office) == (0, [])
+    assert "at least 1" in office.fails("config", "set", "alerts.max_per_kind", "0").stderr

@@ -185,7 +185,10 @@ def test_churn_against_each_customers_own_gap(quiet):
         ("T", 30.5, 99, 3.2, "3000.00", "follow up on open deal #1"),
         ("P", 10.0, 48, 4.8, None, "win-back offer by email"),
     ]
-    assert r["totals"] == [{"currency": "EUR", "value": "3000.00"}]
+    assert r["totals"] == [{"currency": "EUR", "customers": 1, "value": "3000.00"}]
+    assert r["notes"] == ["2 customer(s) at risk; value is their paid orders to date"]
+    one = report(quiet, "churn", "--limit", "1")
+    assert [x["name"] for x in one["rows"]] == ["T"] and "the first 1 listed" in one["notes"][0]
     quiet("config", "set", "reports.churn_factor", "1.2")
     assert [x["name"] for x in report(quiet, "churn")["rows"]] == ["T", "R", "P"]
     assert report(quiet, "churn", "name:P")["rows"][0]["name"] == "P"

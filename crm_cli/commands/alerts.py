@@ -69,7 +69,9 @@ def alerts_cmd(
         releases = [lambda: alerts.release(db, run)]
         if mail is not None:
             subject = alerts.subject(found)
-            body = f"Alerts for {run.recipient}:\n\n" + "\n".join(alerts.digest_lines(found))
+            body = f"Alerts for {run.recipient}:\n\n" + "\n".join(
+                alerts.digest_lines(found, run.more)
+            )
             if dry_run:
                 write_out(f"To: {mail}\nSubject: {subject}\n\n{body}")
                 note(f"dry run: would mail {len(found)} alerts to {mail}; nothing marked")
@@ -95,6 +97,8 @@ def alerts_cmd(
                 emit_list([alert_row(a) for a in found], ALERT_COLUMNS, "table",
                           title=f"Alerts for {run.recipient} ({len(found)})")  # fmt: skip
                 sys.stdout.flush()
+                if run.more:
+                    note(alerts.more_note(run.more))
             except OSError as e:
                 raise CrmError(
                     f"cannot write the report ({e.strerror or e}); nothing counts as reported"

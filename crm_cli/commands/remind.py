@@ -100,7 +100,7 @@ def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool, with_alerts: bool
         releases.append(lambda: alerts.release(db, alert_run))
     count = len(items) + len(found)
     if mail is not None:
-        subject, body = _digest(reminder, found)
+        subject, body = _digest(reminder, found, alert_run.more if alert_run else ())
         if dry_run:
             write_out(f"To: {mail}\nSubject: {subject}\n\n{body}")
             note(f"dry run: would mail {count} items to {mail}; nothing marked as reported")
@@ -149,13 +149,13 @@ def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool, with_alerts: bool
     raise typer.Exit(EXIT_REPORTED)
 
 
-def _digest(reminder: followups.Reminder, found) -> tuple[str, str]:
+def _digest(reminder: followups.Reminder, found, more=()) -> tuple[str, str]:
     """The reminder digest, with the alerts as a section of their own."""
     if not found:
         return followups.digest(reminder)
     from crm_cli.domain import alerts
 
-    lines = alerts.digest_lines(found)
+    lines = alerts.digest_lines(found, more)
     if not reminder.items:
         head = f"Alerts for {reminder.recipient}:\n\n"
         return alerts.subject(found), head + "\n".join(lines)

@@ -224,12 +224,20 @@ def rfm_cmd(
 def churn_cmd(
     ctx: typer.Context,
     filters: Filters = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="How many to list, most at risk first (0: all).")
+    ] = 100,
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
 ):
     """Customers quiet for longer than their own usual gap between orders and interactions
     (times reports.churn_factor), by value at risk, with a suggested next action."""
-    _show(ctx, "churn", reports.ReportArgs(tuple(filters or ())), json_, csv_, False)
+    if limit < 0:
+        from crm_cli.errors import InvalidInput
+
+        raise InvalidInput(f"--limit must be 0 (all) or more, not {limit}")
+    args = reports.ReportArgs(tuple(filters or ()), limit=limit)
+    _show(ctx, "churn", args, json_, csv_, False)
 
 
 @app.command("team")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from crm_cli.domain import dates, settings, users
 from crm_cli.errors import InvalidInput
@@ -53,6 +53,7 @@ class AlertRun:
     recipient: str
     alerts: tuple[Alert, ...]
     claim_ids: tuple[int, ...] = ()
+    more: tuple[str, ...] = ()  # kinds with more alerts than one run reports
 
 
 def stage_limits(db: Db) -> tuple[int, dict[str, int]]:
@@ -78,54 +79,70 @@ def parse_stage_limit(item: str) -> dict[str, int]:
 
 
 def _days(since: str, now: datetime) -> int:
-    """Whole local calendar days from a stored instant (or date) to now."""
-    if len(since) == 10:
-        day = date.fromisoformat(since)
-    else:
-        day = dates.to_local(dates.from_db(since)).date()
-    return (dates.to_local(now).date() - day).days
+    """Whole local calendar days from a stored instant to now."""
+    return (dates.to_local(now).date() - dates.to_local(dates.from_db(since)).date()).days
 
 
-def collect(db: Db, *, now: datetime | None = None) -> list[Alert]:
-    """Every alert that holds now, in kind order, oldest condition first."""
+def _midnight_before(now: datetime, days: int) -> str:
+    """The local midnight that starts the day ``days`` before today, as stored text:
+    a last touch before it is more than ``days`` calendar days old."""
+    day = dates.to_local(now).date() - timedelta(days=days)
+    return dates.to_db(dates.unit_period(day, "day").start)
+
+
+def collect(
+    db: Db, recipient_id: int, *, mine: bool = False, now: datetime | None = None,
+    limit: int | None = None,
+) -> tuple[list[Alert], list[str]]:  # fmt: skip
+    """The alerts that hold now and were not yet reported to the recipient, per kind the
+    most important first (stale deals biggest first, customers at risk most valuable
+    first, follow-ups and tickets oldest first), at most ``limit`` of each kind (default
+    ``alerts.max_per_kind``); and the kinds that had more than that."""
     now = now or dates.now()
     at = dates.to_db(now)
+    limit = int(settings.get(db, "alerts.max_per_kind")) if limit is None else limit
+    owner = recipient_id if mine else None
     out: list[Alert] = []
-    default, per = stage_limits(db)
-    shortest = min([default, *per.values()])
-    for r in store.stale_deals(db, dates.to_db(now - timedelta(days=shortest))):
-        since = max(r["stage_entered_at"], r["last_activity"] or "")
-        limit = per.get(r["stage"].casefold(), default)
-        quiet = _days(since, now)
-        if quiet > limit:
-            out.append(Alert("stale-deal", r["id"], f"deal:{r['id']}", r["title"],
-                             f"no activity or stage change for {quiet} days in {r['stage']} "
-                             f"(limit {limit})", since, r["owner_id"], r["owner"]))  # fmt: skip
-    overdue = int(settings.get(db, "alerts.overdue_days"))
-    for r in store.overdue_followups(db, dates.to_db(now - timedelta(days=overdue))):
-        late = _days(r["due_at"], now)
-        out.append(Alert("overdue-followup", r["id"], f"followup:{r['id']}", r["text"],
-                         f"{late} days overdue (limit {overdue})", r["due_at"], r["owner_id"],
-                         r["owner"]))  # fmt: skip
-    factor = float(settings.get(db, "reports.churn_factor"))
-    from crm_cli.domain.reports.customers import MIN_TOUCHES
+    more: list[str] = []
 
-    quiet = report_store.quiet_customers(db, ("1", []), at, factor, MIN_TOUCHES)
-    owners = store.owners_of_contacts(db, [r["id"] for r in quiet]) if quiet else {}
-    for r in quiet:
-        last = r["last_touch"]
-        gap = r["gap_days"]
-        owner_id, owner = owners.get(r["id"], (None, None))
+    def cap(kind: str, rows: list[dict]) -> list[dict]:
+        if len(rows) > limit:
+            more.append(kind)
+        return rows[:limit]
+
+    default, per = stage_limits(db)
+    before = {name: _midnight_before(now, days) for name, days in per.items()}
+    rows = store.stale_deals(db, _midnight_before(now, default), before, recipient_id, owner,
+                             limit + 1)  # fmt: skip
+    for r in cap("stale-deal", rows):
+        days = per.get(r["stage"].casefold(), default)
+        out.append(Alert("stale-deal", r["id"], f"deal:{r['id']}", r["title"],
+                         f"no activity or stage change for {_days(r['since'], now)} days in "
+                         f"{r['stage']} (limit {days})", r["since"], r["owner_id"], r["owner"]))  # fmt: skip
+    overdue = int(settings.get(db, "alerts.overdue_days"))
+    rows = store.overdue_followups(db, _midnight_before(now, overdue), recipient_id, owner,
+                                   limit + 1)  # fmt: skip
+    for r in cap("overdue-followup", rows):
+        out.append(Alert("overdue-followup", r["id"], f"followup:{r['id']}", r["text"],
+                         f"{_days(r['due_at'], now)} days overdue (limit {overdue})", r["due_at"],
+                         r["owner_id"], r["owner"]))  # fmt: skip
+    from crm_cli.domain.reports import churn
+
+    rows = report_store.quiet_customers(
+        db, ("1", []), dates.julian_day(now), churn.factor(db), churn.MIN_TOUCHES,
+        limit=limit + 1, unclaimed_by=recipient_id, mine=owner)  # fmt: skip
+    for r in cap("at-risk", rows):
         out.append(Alert("at-risk", r["id"], f"contact:{r['id']}", r["name"],
-                         f"quiet for {_days(last, now)} days; usually every "
-                         f"{gap:.0f} days", last, owner_id, owner))  # fmt: skip
-    for r in store.unanswered_tickets(db, at):
-        late = now - dates.from_db(r["due_at"])
-        hours = late.total_seconds() / 3600
+                         f"quiet for {_days(r['touch_last_at'], now)} days; usually every "
+                         f"{r['gap_days']:.0f} days", r["touch_last_at"], r["owner_id"],
+                         r["owner"]))  # fmt: skip
+    for r in cap("ticket-past-due", store.unanswered_tickets(db, at, recipient_id, owner,
+                                                              limit + 1)):  # fmt: skip
+        hours = (now - dates.from_db(r["due_at"])).total_seconds() / 3600
         out.append(Alert("ticket-past-due", r["id"], f"ticket:{r['id']}", r["subject"],
                          f"{r['priority']}: unanswered {hours:.0f} h past its response target",
                          r["due_at"], r["owner_id"], r["owner"]))  # fmt: skip
-    return out
+    return out, more
 
 
 def run(db: Db, recipient: str | None = None, *, mine: bool = False, dry_run: bool = False,
@@ -133,24 +150,21 @@ def run(db: Db, recipient: str | None = None, *, mine: bool = False, dry_run: bo
     """Claim and return the alerts not yet reported to the recipient (default: the acting
     user); ``mine`` keeps those about the recipient's own deals, follow-ups, customers and
     tickets (and those nobody owns). ``dry_run`` claims nothing."""
+    from crm_cli import config
+
     user = users.resolve(db, recipient if recipient is not None else (db.actor or ""))
-
-    def fresh() -> list[Alert]:
-        seen = store.claimed(db, user.id)
-        return [a for a in collect(db, now=now)
-                if (not mine or a.owner_id in (None, user.id))
-                and (f"alert:{a.kind}", a.id, a.since) not in seen]  # fmt: skip
-
-    if dry_run:
-        return AlertRun(user.id, user.name, tuple(fresh()))
-    ids = []
-    with transaction(db, f"alerts {user.name}", undoable=False) as tx:
-        found = fresh()
-        for a in found:
-            ids.append(tx.insert("reminder_claims", {
-                "item_kind": f"alert:{a.kind}", "item_id": a.id, "recipient_id": user.id,
-                "due_at": a.since, "claimed_at": tx.at}))  # fmt: skip
-    return AlertRun(user.id, user.name, tuple(found), tuple(ids))
+    with config.frozen():
+        if dry_run:
+            found, more = collect(db, user.id, mine=mine, now=now)
+            return AlertRun(user.id, user.name, tuple(found), more=tuple(more))
+        ids = []
+        with transaction(db, f"alerts {user.name}", undoable=False) as tx:
+            found, more = collect(db, user.id, mine=mine, now=now)
+            for a in found:
+                ids.append(tx.insert("reminder_claims", {
+                    "item_kind": f"alert:{a.kind}", "item_id": a.id, "recipient_id": user.id,
+                    "due_at": a.since, "claimed_at": tx.at}))  # fmt: skip
+    return AlertRun(user.id, user.name, tuple(found), tuple(ids), tuple(more))
 
 
 def release(db: Db, run_: AlertRun) -> int:
@@ -169,13 +183,20 @@ def deliver(db: Db, run_: AlertRun, send: Callable[[AlertRun], None]) -> None:
         raise
 
 
-def digest_lines(alerts: tuple[Alert, ...]) -> list[str]:
+def digest_lines(alerts: tuple[Alert, ...], more: tuple[str, ...] = ()) -> list[str]:
     lines = ["Alerts"]
     for a in alerts:
         who = f"  [{a.owner}]" if a.owner else ""
         lines.append(f"  {a.kind:<17} {a.ref:<14} {a.text}: {a.detail}{who}")
     lines.append("")
+    if more:
+        lines += [more_note(more), ""]
     return lines
+
+
+def more_note(more: tuple[str, ...]) -> str:
+    return (f"more {', '.join(more)} alerts than one run reports (alerts.max_per_kind): "
+            "the next runs report the rest")  # fmt: skip
 
 
 def subject(alerts: tuple[Alert, ...]) -> str:

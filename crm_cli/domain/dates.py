@@ -196,6 +196,13 @@ def from_db(text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+def julian_day(dt: datetime) -> float:
+    """An aware instant as a Julian day number (SQLite's julianday())."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}")
+    return dt.timestamp() / 86400.0 + 2440587.5
+
+
 def to_local(dt: datetime, tz: tzinfo | None = None) -> datetime:
     """Convert an aware datetime to the local zone (config time.zone unless given)."""
     if dt.tzinfo is None:

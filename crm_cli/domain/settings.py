@@ -59,6 +59,8 @@ def set_value(db_opener, name: str, text: str | None) -> tuple[config.Key, Any, 
         )
     if k.name == "reports.churn_factor" and value is not None and not 0 < value <= 100:
         raise InvalidInput(f"reports.churn_factor must be above 0 (and at most 100), not {value:g}")
+    if k.name == "alerts.max_per_kind" and value is not None and value < 1:
+        raise InvalidInput(f"alerts.max_per_kind must be at least 1, not {value}")
     if k.name in ("alerts.stale_days", "alerts.overdue_days") and value is not None and value < 0:
         raise InvalidInput(f"{k.name} is a number of days, 0 or more, not {value}")
     if k.name == "alerts.stale_days_by_stage" and value is not None:

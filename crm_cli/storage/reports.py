@@ -166,27 +166,54 @@ def order_currencies(db: Db, where: Where, dated: Where) -> list[tuple[str, int]
     ]
 
 
-def quiet_customers(db: Db, where: Where, now: str, factor: float, min_touches: int) -> list[dict]:
+_QUIET = """FROM contacts c
+    WHERE c.activity_count + c.order_count >= ? AND c.touch_gap_days > 0
+      AND ? - c.touch_last_jd > ? * c.touch_gap_days AND ({where})"""
+
+
+def quiet_customers(
+    db: Db, where: Where, now_jd: float, factor: float, min_touches: int, *,
+    limit: int | None = None, unclaimed_by: int | None = None, mine: int | None = None,
+) -> list[dict]:  # fmt: skip
     """Contacts quiet for longer than ``factor`` times their usual gap between touches
-    (orders and interactions), from the summary columns alone: the usual gap is the span
-    from the first to the last touch over the number of gaps."""
+    (orders and interactions), from the summary columns alone (``touch_last_jd``,
+    ``touch_gap_days``: kept by storage.summaries), most value at risk first (per
+    currency), then the most overdue. ``unclaimed_by``: leave out those already reported
+    to that user as at-risk alerts for this same last touch."""
+    claim = ""
+    params: list = [min_touches, now_jd, factor, *where[1]]
+    if unclaimed_by is not None:
+        claim = (" AND NOT EXISTS (SELECT 1 FROM reminder_claims r WHERE r.item_kind = 'alert:at-risk'"
+                 " AND r.item_id = c.id AND r.recipient_id = ? AND r.due_at = c.touch_last_at)")  # fmt: skip
+        params.append(unclaimed_by)
+    if mine is not None:  # the recipient's own customers, and those nobody owns
+        claim += " AND (c.owner_id IS NULL OR c.owner_id = ?)"
+        params.append(mine)
+    params += [now_jd, -1 if limit is None else limit]
     return fetch_all(
         db,
-        f"""SELECT * FROM (
-              SELECT c.id, c.name, c.org_id, c.consent, c.spend_minor, c.spend_currency,
-                     c.activity_count + c.order_count AS touches,
-                     max(coalesce(c.last_activity_at, c.last_order_date),
-                         coalesce(c.last_order_date, c.last_activity_at)) AS last_touch,
-                     (max(coalesce(julianday(c.last_activity_at), julianday(c.last_order_date)),
-                          coalesce(julianday(c.last_order_date), julianday(c.last_activity_at)))
-                      - min(coalesce(julianday(c.first_activity_at), julianday(c.first_order_date)),
-                            coalesce(julianday(c.first_order_date), julianday(c.first_activity_at))))
-                     / (c.activity_count + c.order_count - 1) AS gap_days
-              FROM contacts c
-              WHERE c.activity_count + c.order_count >= ? AND ({where[0]})
-            ) WHERE gap_days > 0 AND julianday(?) - julianday(last_touch) > ? * gap_days""",
-        [min_touches, *where[1], now, factor],
+        f"""SELECT c.id, c.name, c.consent, c.owner_id, c.spend_minor, c.spend_currency,
+                   c.activity_count + c.order_count AS touches, c.touch_last_at,
+                   c.touch_last_jd, c.touch_gap_days AS gap_days,
+                   (SELECT u.name FROM users u WHERE u.id = c.owner_id) AS owner
+            {_QUIET.format(where=where[0])}{claim}
+            ORDER BY c.spend_currency IS NULL, c.spend_currency, c.spend_minor DESC,
+                     (? - c.touch_last_jd) / c.touch_gap_days DESC, c.id
+            LIMIT ?""",
+        params,
     )
+
+
+def quiet_totals(
+    db: Db, where: Where, now_jd: float, factor: float, min_touches: int
+) -> list[tuple[str | None, int, int | None]]:
+    """(currency, customers, value at risk) over every quiet customer."""
+    return db.conn.execute(
+        f"""SELECT c.spend_currency, count(*), sum(c.spend_minor)
+            {_QUIET.format(where=where[0])}
+            GROUP BY c.spend_currency ORDER BY c.spend_currency IS NULL, c.spend_currency""",
+        [min_touches, now_jd, factor, *where[1]],
+    ).fetchall()
 
 
 def open_work_of(db: Db, contact_ids: list[int]) -> dict[int, dict]:

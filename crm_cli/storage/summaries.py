@@ -20,6 +20,9 @@ SUMMARY_KEYS.update(
     }
 )
 DERIVED["contacts"] = (
+    "touch_last_at",
+    "touch_last_jd",
+    "touch_gap_days",
     "first_activity_at",
     "first_order_date",
     "last_activity_at",
@@ -49,16 +52,41 @@ WHERE id IN (SELECT value FROM json_each(?))
 """
 
 
+# The touches (interactions and paid orders) from the columns above, once they are set:
+# an order counts at 12:00 UTC of its date (its local date in any zone within ±11 h).
+# The usual gap is the span from the first touch to the last over the number of gaps.
+_LAST = (
+    "max(coalesce(last_activity_at, last_order_date || 'T12:00:00Z'),"
+    " coalesce(last_order_date || 'T12:00:00Z', last_activity_at))"
+)
+_FIRST = (
+    "min(coalesce(first_activity_at, first_order_date || 'T12:00:00Z'),"
+    " coalesce(first_order_date || 'T12:00:00Z', first_activity_at))"
+)
+TOUCH_REFRESH = f"""
+UPDATE contacts SET
+  touch_last_at = {_LAST},
+  touch_last_jd = julianday({_LAST}),
+  touch_gap_days = CASE WHEN activity_count + order_count >= 2
+    THEN (julianday({_LAST}) - julianday({_FIRST})) / (activity_count + order_count - 1) END
+WHERE id IN (SELECT value FROM json_each(?))
+"""
+
+
 def refresh_contacts(db: Db, ids) -> None:
     """Recompute the summary columns of these contacts."""
     ids = sorted(ids)
     for i in range(0, len(ids), 5000):
-        db.conn.execute(_REFRESH, (json.dumps(ids[i : i + 5000]),))
+        chunk = json.dumps(ids[i : i + 5000])
+        db.conn.execute(_REFRESH, (chunk,))
+        db.conn.execute(TOUCH_REFRESH, (chunk,))  # reads the columns just refreshed
 
 
 def refresh_all(db: Db) -> None:
     """Recompute every contact's summary (for repair after outside edits)."""
-    db.conn.execute(_REFRESH.replace("WHERE id IN (SELECT value FROM json_each(?))", ""))
+    everyone = "WHERE id IN (SELECT value FROM json_each(?))"
+    db.conn.execute(_REFRESH.replace(everyone, ""))
+    db.conn.execute(TOUCH_REFRESH.replace(everyone, ""))
 
 
 @on_commit

@@ -10,6 +10,7 @@ modal forms are screens of their own, so a redraw never touches what is being ty
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
@@ -45,7 +46,7 @@ Everything done here is recorded like the CLI's: `crm history` lists it, `crm un
 
 class CrmApp(App):
     TITLE = "crm"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it
     BINDINGS = [
         Binding("1", "tab('board')", "Board", id="tab-board"),
         Binding("2", "tab('agenda')", "Agenda", id="tab-agenda"),

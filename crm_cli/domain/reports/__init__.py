@@ -175,7 +175,7 @@ REPORTS = {
     "activity": ("crm_cli.domain.reports.activity", "activity"),
     "service": ("crm_cli.domain.reports.service", "service"),
     "rfm": ("crm_cli.domain.reports.customers", "rfm"),
-    "churn": ("crm_cli.domain.reports.customers", "churn"),
+    "churn": ("crm_cli.domain.reports.churn", "churn"),
     "team": ("crm_cli.domain.reports.team", "team"),
     "best": ("crm_cli.domain.reports.best", "best"),
     "lookalike": ("crm_cli.domain.reports.best", "lookalike"),
@@ -189,4 +189,7 @@ def run(db, name: str, args: ReportArgs) -> Report:
     if name not in REPORTS:
         raise InvalidInput(f"no report named {name!r} (reports: {', '.join(REPORTS)})")
     module, attr = REPORTS[name]
-    return getattr(importlib.import_module(module), attr)(db, args)
+    from crm_cli import config
+
+    with config.frozen():  # the time zone is asked for once per row: read the file once
+        return getattr(importlib.import_module(module), attr)(db, args)

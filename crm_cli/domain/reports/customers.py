@@ -18,7 +18,6 @@ from crm_cli.domain.reports import (
     pct,
 )
 from crm_cli.domain.selectors import where_for
-from crm_cli.errors import InvalidInput
 from crm_cli.storage import reports as store
 from crm_cli.storage.db import Db
 
@@ -140,84 +139,4 @@ def rfm(db: Db, args: ReportArgs) -> Report:
                   chart=Chart("segment", (("customers", "customers"),)))  # fmt: skip
 
 
-# ---------------------------------------------------------------- churn
-
-
-def _churn_factor(db: Db) -> float:
-    from crm_cli.domain import settings
-
-    return float(settings.get(db, "reports.churn_factor"))
-
-
-MIN_TOUCHES = 3  # a usual gap needs at least two gaps to mean anything
-
-
-def churn(db: Db, args: ReportArgs) -> Report:
-    """Customers who have gone quiet: no order or interaction for longer than
-    ``reports.churn_factor`` (1.5) times their own usual gap -- the time from their first
-    to their last touch over the number of gaps, for contacts with at least three orders
-    and interactions -- ranked by value at risk (what they have spent, per currency), with
-    a suggested next action."""
-    if args.period is not None or args.start is not None or args.end is not None:
-        raise InvalidInput("churn is about now: it takes filters, not a period")
-    factor = _churn_factor(db)
-    where = where_for(list(args.filters), "contacts", db=db)
-    now = dates.now()
-    found = store.quiet_customers(db, where, dates.to_db(now), factor, MIN_TOUCHES)
-    work = store.open_work_of(db, [r["id"] for r in found]) if found else {}
-    rows = []
-    for r in found:
-        last = _day(r["last_touch"])
-        quiet = (dates.to_local(now).date() - last).days
-        gap = r["gap_days"]
-        w = work[r["id"]]
-        rows.append({
-            "id": r["id"], "name": r["name"], "touches": r["touches"],
-            "usual_gap_days": round(gap, 1), "quiet_days": quiet,
-            "overdue": round(quiet / gap, 1), "last_touch": last.isoformat(),
-            "value": amount(r["spend_minor"], r["spend_currency"]),
-            "currency": r["spend_currency"], "action": _action(r, w, quiet / gap),
-            "_value": r["spend_minor"] or 0,
-        })  # fmt: skip
-    # Value at risk first (per currency: amounts in different currencies do not compare),
-    # then the most overdue.
-    rows.sort(key=lambda x: (x["currency"] is None, x["currency"] or "", -x["_value"],
-                             -x["overdue"], x["id"]))  # fmt: skip
-    cols = [Col("id", "id", "int"), Col("name", "name"), Col("value", "value", "money"),
-            Col("currency", "currency"), Col("last_touch", "last touch"),
-            Col("quiet_days", "quiet days", "int"), Col("usual_gap_days", "usual gap", "days"),
-            Col("overdue", "× gap", "days"), Col("action", "suggested action")]  # fmt: skip
-    per: dict[str, int] = defaultdict(int)
-    for x in rows:
-        if x["currency"]:
-            per[x["currency"]] += x["_value"]
-    totals = [{"currency": c, "value": amount(v, c)} for c, v in sorted(per.items())]
-    return Report(
-        "churn", f"Churn risk: quiet for more than {factor:g}× their usual gap", cols,
-        [{k: v for k, v in x.items() if not k.startswith("_")} for x in rows], None,
-        tuple(args.filters), totals=totals,
-        notes=[f"{len(rows)} customer(s) at risk; value is their paid orders to date"],
-    )  # fmt: skip
-
-
-def _day(text: str) -> date:
-    if len(text) == 10:
-        return date.fromisoformat(text)
-    return dates.to_local(dates.from_db(text)).date()
-
-
-def _action(r: dict, work: dict, overdue: float) -> str:
-    if work["ticket"] is not None:
-        return f"resolve their open ticket #{work['ticket']} first"
-    if work["deal"] is not None:
-        return f"follow up on open deal #{work['deal']}"
-    reachable = work["email"] and r["consent"] != "opted_out"
-    if overdue >= 3:
-        return "win-back offer by email" if reachable else "win-back call" if work["phone"] else (
-            "win-back visit or letter")  # fmt: skip
-    if reachable:
-        return "check-in email"
-    return "call to check in" if work["phone"] else "ask the owner to get in touch"
-
-
-__all__ = ["rfm", "churn", "segment", "score", "quintile_cuts"]
+__all__ = ["rfm", "segment", "score", "quintile_cuts"]
