@@ -538,6 +538,19 @@ CREATE INDEX orders_channel ON orders(contact_id, status, source)
     conn.execute(TOUCH_REFRESH.replace("WHERE id IN (SELECT value FROM json_each(?))", ""))
 
 
+@migration
+def m010_report_ranges(conn: sqlite3.Connection) -> None:
+    """Counts over time ranges by index alone: activities per kind in a range (the
+    activity report's months and weeks), and closed deals by closing time."""
+    _exec(
+        conn,
+        """
+CREATE INDEX activities_kind_at ON activities(kind, occurred_at);
+CREATE INDEX deals_closed ON deals(status, closed_at)
+""",
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

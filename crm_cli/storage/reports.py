@@ -55,6 +55,7 @@ def closed_deals(db: Db, where: Where, closed: Where, status: str | None = None)
     return fetch_all(
         db,
         f"""SELECT d.id, d.status, d.created_at, d.closed_at, d.amount_minor, d.currency,
+                   julianday(d.closed_at) - julianday(d.created_at) AS days,
                    d.source, d.lost_reason, d.owner_id, u.name AS owner,
                    s.name AS stage, s.position AS stage_position, d.pipeline_id
             FROM deals d
@@ -66,18 +67,22 @@ def closed_deals(db: Db, where: Where, closed: Where, status: str | None = None)
     )
 
 
-def moves_of_deals(db: Db, pipeline_id: int, where: Where, created: Where) -> list[dict]:
-    """Every move of the pipeline's deals created within the period (deal order, then
-    time order), with the deal's current status."""
-    return fetch_all(
-        db,
-        f"""SELECT m.deal_id, m.from_stage_id, m.to_stage_id, m.from_status, m.to_status,
-                   m.moved_at, d.status AS deal_status
-            FROM deals d JOIN deal_moves m ON m.deal_id = d.id
+def moves_of_deals(
+    db: Db, pipeline_id: int, where: Where, created: Where
+) -> list[tuple[int, int, str | None, str, float, str]]:
+    """Every move of the pipeline's deals created within the period, deal by deal in time
+    order: (deal id, to stage id, from status, to status, moved at as a Julian day, the
+    deal's current status). Tuples, not dicts: the funnel reads 150,000 of them."""
+    # Moves first (CROSS JOIN keeps that order): walking deal_moves_deal (deal_id,
+    # moved_at, then rowid) gives the ORDER BY without sorting 150,000 rows.
+    return db.conn.execute(
+        f"""SELECT m.deal_id, m.to_stage_id, m.from_status, m.to_status,
+                   julianday(m.moved_at), d.status
+            FROM deal_moves m CROSS JOIN deals d ON d.id = m.deal_id
             WHERE d.pipeline_id = ? AND {created[0]} AND ({where[0]})
             ORDER BY m.deal_id, m.moved_at, m.id""",
         [pipeline_id, *created[1], *where[1]],
-    )
+    ).fetchall()
 
 
 def activity_counts(
@@ -94,6 +99,22 @@ def activity_counts(
                   WHERE a.occurred_at >= ? AND a.occurred_at < ? AND ({where[0]})
                   GROUP BY a.kind"""
     return [tuple(r) for r in db.conn.execute(sql, [start, end, *where[1]])]  # type: ignore[misc]
+
+
+def activity_kind_counts(
+    db: Db, bounds: list[tuple[str, str]], kinds: tuple[str, ...], where: Where
+) -> dict[tuple[int, str], int]:
+    """Activities per (bucket index, kind) for [start, end) buckets: one count per pair,
+    each a range of the (kind, occurred_at) index."""
+    sql = f"""SELECT count(*) FROM activities a
+              WHERE a.kind = ? AND a.occurred_at >= ? AND a.occurred_at < ? AND ({where[0]})"""
+    out: dict[tuple[int, str], int] = {}
+    for i, (start, end) in enumerate(bounds):
+        for kind in kinds:
+            n = db.conn.execute(sql, [kind, start, end, *where[1]]).fetchone()[0]
+            if n:
+                out[(i, kind)] = n
+    return out
 
 
 def stages_of(db: Db, pipeline_id: int) -> list[dict]:

@@ -28,12 +28,13 @@ def activity(db: Db, args: ReportArgs) -> Report:
             counts[person][kind] += n
         order = sorted(counts, key=lambda p: (-sum(counts[p].values()), p.casefold()))
     else:
-        # One indexed range count per bucket: the buckets are local calendar units.
-        for b in dates.buckets(period, by):
-            order.append(b.label)
-            start, end = b.db()
-            for _, kind, n in store.activity_counts(db, start, end, where, None):
-                counts[b.label][kind] += n
+        # Local calendar units, each counted per kind on the (kind, occurred_at) index.
+        buckets = dates.buckets(period, by)
+        order = [b.label for b in buckets]
+        found = store.activity_kind_counts(db, [b.db() for b in buckets], activities.ALL_KINDS,
+                                           where)  # fmt: skip
+        for (i, kind), n in found.items():
+            counts[order[i]][kind] += n
     kinds = sorted({k for c in counts.values() for k in c}, key=_kind_order)
     rows = []
     for key in order:

@@ -8,6 +8,7 @@ created in the period through their ``deal move`` history.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections import defaultdict
@@ -22,7 +23,6 @@ from crm_cli.domain.reports import (
     amount,
     date_sql,
     days,
-    elapsed,
     median,
     p90,
     pct,
@@ -197,15 +197,27 @@ def _shift_month(first: date, n: int) -> date:
 _GROUPS = ("owner", "source", "month", "quarter", "year", "pipeline")
 
 
-def _group_key(r: dict, by: str) -> str:
+def _grouper(rows: list[dict], by: str):
+    """row -> its group: owner, source or pipeline; for month, quarter or year the local
+    calendar unit of its closing, found by bisecting the units' UTC starts (stored times
+    are fixed-width UTC text, so text order is time order: no date parsing per row)."""
     if by == "owner":
-        return r["owner"] or "(nobody)"
+        return lambda r: r["owner"] or "(nobody)"
     if by == "source":
-        return r["source"] or "(none)"
+        return lambda r: r["source"] or "(none)"
     if by == "pipeline":
-        return str(r["pipeline_id"])
-    day = dates.to_local(dates.from_db(r["closed_at"])).date()
-    return dates.unit_period(day, by).label
+        return lambda r: str(r["pipeline_id"])
+    if not rows:
+        return lambda r: ""
+    first, last = min(r["closed_at"] for r in rows), max(r["closed_at"] for r in rows)
+    span = dates.period_between(_local_day(first), _local_day(last))
+    units = dates.buckets(span, by)
+    starts, labels = [dates.to_db(u.start) for u in units], [u.label for u in units]
+    return lambda r: labels[bisect.bisect_right(starts, r["closed_at"]) - 1]
+
+
+def _local_day(at: str) -> str:
+    return dates.to_local(dates.from_db(at)).date().isoformat()
 
 
 def _closed(db: Db, args: ReportArgs, default_period: str | None) -> tuple[list[dict], object]:
@@ -226,8 +238,9 @@ def winrate(db: Db, args: ReportArgs) -> Report:
     rows_in, period = _closed(db, args, None)
     names = _pipeline_names(db) if by == "pipeline" else {}
     groups: dict[str, dict] = {}
+    group_of = _grouper(rows_in, by)
     for r in rows_in:
-        key = _group_key(r, by)
+        key = group_of(r)
         g = groups.setdefault(key, {"won": 0, "lost": 0, "won_amount": defaultdict(int)})
         g[r["status"]] += 1
         if r["status"] == "won" and r["amount_minor"] is not None:
@@ -268,12 +281,12 @@ def cycle(db: Db, args: ReportArgs) -> Report:
     rows_in, period = _closed(db, args, None)
     names = _pipeline_names(db) if by == "pipeline" else {}
     groups: dict[str, dict[str, list[float]]] = {}
+    group_of = _grouper(rows_in, by)
     for r in rows_in:
-        seconds = elapsed(r["created_at"], r["closed_at"])
-        if seconds is None:
+        if r["days"] is None:
             continue
-        g = groups.setdefault(_group_key(r, by), {"won": [], "lost": []})
-        g[r["status"]].append(max(0.0, seconds) / 86400.0)
+        g = groups.setdefault(group_of(r), {"won": [], "lost": []})
+        g[r["status"]].append(max(0.0, r["days"]))
     everything = {"won": [], "lost": []}
     rows = []
     order = (
@@ -317,28 +330,28 @@ def funnel(db: Db, args: ReportArgs) -> Report:
     reached = [0] * len(stages)
     stays: list[list[float]] = [[] for _ in stages]
     won = lost = total = 0
-    for deal_moves in _by_deal(store.moves_of_deals(db, pid, where,
-                                                    period_sql(period, "d.created_at"))):  # fmt: skip
+    moves = store.moves_of_deals(db, pid, where, period_sql(period, "d.created_at"))
+    for deal_moves in _by_deal(moves):
         total += 1
         top = -1
         here, since = None, None
-        for m in deal_moves:
-            i = position.get(m["to_stage_id"])
-            if i is not None:
-                top = max(top, i)
-            stage_changed = m["to_stage_id"] != here
-            closing = m["to_status"] in ("won", "lost") and m["from_status"] == "open"
+        for _, to_stage, from_status, to_status, moved, _status in deal_moves:
+            i = position.get(to_stage)
+            if i is not None and i > top:
+                top = i
+            stage_changed = to_stage != here
+            closing = to_status in ("won", "lost") and from_status == "open"
             if here is not None and since is not None and (stage_changed or closing):
                 j = position.get(here)
                 if j is not None:
-                    stays[j].append(max(0.0, elapsed(since, m["moved_at"]) or 0.0) / 86400.0)
-            if m["to_status"] == "open" and (stage_changed or m["from_status"] != "open"):
-                here, since = m["to_stage_id"], m["moved_at"]
-            elif m["to_status"] != "open":
+                    stays[j].append(max(0.0, moved - since))
+            if to_status == "open" and (stage_changed or from_status != "open"):
+                here, since = to_stage, moved
+            elif to_status != "open":
                 here, since = None, None
         for i in range(top + 1):
             reached[i] += 1
-        status = deal_moves[-1]["deal_status"]
+        status = deal_moves[-1][5]
         won += status == "won"
         lost += status == "lost"
     rows = []
@@ -364,10 +377,11 @@ def funnel(db: Db, args: ReportArgs) -> Report:
     )  # fmt: skip
 
 
-def _by_deal(moves: list[dict]):
-    current: list[dict] = []
+def _by_deal(moves: list[tuple]):
+    """The moves grouped per deal (they come sorted by deal)."""
+    current: list[tuple] = []
     for m in moves:
-        if current and m["deal_id"] != current[0]["deal_id"]:
+        if current and m[0] != current[0][0]:
             yield current
             current = []
         current.append(m)
