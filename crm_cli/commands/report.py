@@ -10,8 +10,9 @@ from crm_cli.commands._common import CsvOpt, JsonOpt, noun_app, open_db
 from crm_cli.domain import reports
 
 app = noun_app(
-    "Reports: pipeline, forecast, winrate, cycle, funnel, lost, activity. Each takes filters, "
-    "--period (2026-Q1, 'last quarter', ytd) or --from/--to, --json, --csv and --chart."
+    "Reports: pipeline, forecast, winrate, cycle, funnel, lost, activity, service, rfm, churn, "
+    "team, best, lookalike, conversion. They take filters, a period (--period 2026-Q1, "
+    "'last quarter', ytd, or --from/--to) where one applies, --json, --csv and --chart."
 )
 
 Filters = Annotated[
