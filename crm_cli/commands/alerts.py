@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from crm_cli.commands._common import JsonOpt, open_db
-from crm_cli.commands._cron import deliver, signals_as_errors, tty_note, write_out
+from crm_cli.commands._cron import mail_settings, report, signals_as_errors, tty_note, write_out
 from crm_cli.domain import alerts
-from crm_cli.errors import EXIT_REPORTED, CrmError
 
 ALERT_COLUMNS = [("kind", "alert"), ("ref", "ref"), ("text", "about"), ("detail", "detail"),
                  ("owner", "owner")]  # fmt: skip
@@ -47,14 +46,7 @@ def alerts_cmd(
     Exit status: 0 nothing new, 10 something was reported (or mailed), 1 an error (its
     claims are released, so the next run reports it), 3 unknown --for user or no database.
     """
-    from crm_cli.commands._output import emit_list, note
-
-    smtp = to = None
-    if mail is not None and not dry_run:
-        from crm_cli.io import mail as mailer
-
-        to = mailer.check_address(mail)
-        smtp = mailer.settings()  # checked before anything is claimed
+    to, smtp = mail_settings(mail, dry_run)
     db = open_db(ctx, must_exist=True)
     with signals_as_errors():
         run = alerts.run(db, for_, mine=mine, dry_run=dry_run)
@@ -66,47 +58,22 @@ def alerts_cmd(
             return
         as_json = json.dumps([{**a.to_dict(), "recipient": run.recipient} for a in found],
                              ensure_ascii=False, indent=2) + "\n"  # fmt: skip
-        releases = [lambda: alerts.release(db, run)]
-        if mail is not None:
-            subject = alerts.subject(found)
-            body = f"Alerts for {run.recipient}:\n\n" + "\n".join(
-                alerts.digest_lines(found, run.more)
-            )
-            if dry_run:
-                write_out(f"To: {mail}\nSubject: {subject}\n\n{body}")
-                note(f"dry run: would mail {len(found)} alerts to {mail}; nothing marked")
-                raise typer.Exit(EXIT_REPORTED)
-            from crm_cli.io import mail as mailer
 
-            try:
-                deliver(lambda: mailer.send(smtp, to, subject, body), releases)
-            except mailer.MailFailed as e:
-                raise mailer.MailFailed(
-                    f"{e}; nothing was sent and the {len(found)} alerts stay new for the next run"
-                ) from None
-            if json_:
-                print(as_json, end="")
-            tty_note(f"mailed {len(found)} alerts to {to}: {subject}")
-            raise typer.Exit(EXIT_REPORTED)
+        def digest() -> tuple[str, str]:
+            lines = alerts.digest_lines(found, run.more)
+            return alerts.subject(found), f"Alerts for {run.recipient}:\n\n" + "\n".join(lines)
 
-        def show() -> None:
-            if json_:
-                write_out(as_json)
-                return
-            try:
-                emit_list([alert_row(a) for a in found], ALERT_COLUMNS, "table",
-                          title=f"Alerts for {run.recipient} ({len(found)})")  # fmt: skip
-                sys.stdout.flush()
-                if run.more:
-                    note(alerts.more_note(run.more))
-            except OSError as e:
-                raise CrmError(
-                    f"cannot write the report ({e.strerror or e}); nothing counts as reported"
-                ) from None
+        report(count=len(found), what="alerts", stays="stay new", as_json=as_json,
+               json_=json_, mail=mail, to=to, smtp=smtp, dry_run=dry_run, digest=digest,
+               tables=lambda: alert_tables(run), releases=[lambda: alerts.release(db, run)])  # fmt: skip
 
-        if dry_run:
-            show()
-            note("dry run: nothing marked as reported")
-        else:
-            deliver(show, releases)
-        raise typer.Exit(EXIT_REPORTED)
+
+def alert_tables(run: alerts.AlertRun) -> None:
+    """The alerts of a run as a table, and a note when a kind had more than one run reports."""
+    from crm_cli.commands._output import emit_list, note
+
+    emit_list([alert_row(a) for a in run.alerts], ALERT_COLUMNS, "table",
+              title=f"Alerts for {run.recipient} ({len(run.alerts)})")  # fmt: skip
+    if run.more:
+        sys.stdout.flush()
+        note(alerts.more_note(run.more))

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
 from crm_cli.commands._common import JsonOpt, open_db
-from crm_cli.commands._cron import signals_as_errors, tty_note, write_out
+from crm_cli.commands._cron import mail_settings, report, signals_as_errors, tty_note, write_out
 from crm_cli.domain import followups
-from crm_cli.errors import EXIT_REPORTED, CrmError
 
 COLUMNS = [("ref", "id"), ("due", "due"), ("text", "text"), ("about", "about"),
            ("every", "every")]  # fmt: skip
@@ -60,20 +58,14 @@ def remind_cmd(
     them again), 3 unknown --for user or no database.
     """
 
-    smtp = to = None
-    if mail is not None and not dry_run:
-        from crm_cli.io import mail as mailer
-
-        to = mailer.check_address(mail)
-        smtp = mailer.settings()  # checked before anything is claimed
+    to, smtp = mail_settings(mail, dry_run)
     db = open_db(ctx, must_exist=True)
     with signals_as_errors():
         _run(db, for_, mail, to, smtp, dry_run, json_, with_alerts)
 
 
 def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool, with_alerts: bool) -> None:
-    from crm_cli.commands._cron import deliver
-    from crm_cli.commands._output import emit_list, note
+    from crm_cli.commands._output import emit_list
 
     reminder = followups.remind(db, for_, dry_run=dry_run)
     alert_run = None
@@ -98,55 +90,22 @@ def _run(db, for_, mail, to, smtp, dry_run: bool, json_: bool, with_alerts: bool
     releases = [lambda: followups.release(db, reminder)]
     if alert_run is not None:
         releases.append(lambda: alerts.release(db, alert_run))
-    count = len(items) + len(found)
-    if mail is not None:
-        subject, body = _digest(reminder, found, alert_run.more if alert_run else ())
-        if dry_run:
-            write_out(f"To: {mail}\nSubject: {subject}\n\n{body}")
-            note(f"dry run: would mail {count} items to {mail}; nothing marked as reported")
-            raise typer.Exit(EXIT_REPORTED)
-        from crm_cli.io import mail as mailer
 
-        try:
-            deliver(lambda: mailer.send(smtp, to, subject, body), releases)
-        except mailer.MailFailed as e:
-            raise mailer.MailFailed(
-                f"{e}; nothing was sent and the {count} items stay due for the next run"
-            ) from None
-        if json_:
-            print(as_json, end="")
-        tty_note(f"mailed {count} items to {to}: {subject}")
-        raise typer.Exit(EXIT_REPORTED)
-
-    def show() -> None:
-        if json_:
-            write_out(as_json)
-            return
-        try:
+    def tables() -> None:
+        if items:
+            emit_list([_row(i) for i in items], COLUMNS, "table",
+                      title=f"Due for {reminder.recipient} ({len(items)})")  # fmt: skip
+        if found:
             if items:
-                emit_list(
-                    [_row(i) for i in items], COLUMNS, "table",
-                    title=f"Due for {reminder.recipient} ({len(items)})",
-                )  # fmt: skip
-            if found:
-                if items:
-                    print()
-                from crm_cli.commands.alerts import ALERT_COLUMNS, alert_row
+                print()
+            from crm_cli.commands.alerts import alert_tables
 
-                emit_list([alert_row(a) for a in found], ALERT_COLUMNS, "table",
-                          title=f"Alerts for {reminder.recipient} ({len(found)})")  # fmt: skip
-            sys.stdout.flush()
-        except OSError as e:
-            raise CrmError(
-                f"cannot write the report ({e.strerror or e}); nothing counts as reported"
-            ) from None
+            alert_tables(alert_run)
 
-    if dry_run:
-        show()
-        note("dry run: nothing marked as reported")
-    else:
-        deliver(show, releases)  # a report that cannot be written is released
-    raise typer.Exit(EXIT_REPORTED)
+    report(count=len(items) + len(found), what="items", stays="stay due", as_json=as_json,
+           json_=json_, mail=mail, to=to, smtp=smtp, dry_run=dry_run,
+           digest=lambda: _digest(reminder, found, alert_run.more if alert_run else ()),
+           tables=tables, releases=releases)  # fmt: skip
 
 
 def _digest(reminder: followups.Reminder, found, more=()) -> tuple[str, str]:
