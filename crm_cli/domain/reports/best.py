@@ -6,16 +6,19 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
+from operator import itemgetter
 
 from crm_cli.domain import money
 from crm_cli.domain.reports import Col, Report, ReportArgs, pct
 from crm_cli.domain.selectors import where_for
 from crm_cli.errors import InvalidInput
-from crm_cli.storage import reports as store
+from crm_cli.storage import customer_reports as store
 from crm_cli.storage.db import Db
 
 TOP_PERCENT = 20
 ATTRIBUTES = ("industry", "size", "source", "tag", "channel", "cadence")
+SCORED = ("industry", "size", "source", "tag")  # what look-alikes are ranked by
 _CADENCES = ((10, "weekly"), (45, "monthly"), (120, "quarterly"))
 
 
@@ -40,10 +43,11 @@ class Profile:
 
 
 def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
-            currency: str | None = None) -> Profile:  # fmt: skip
+            currency: str | None = None, attributes: tuple[str, ...] = ATTRIBUTES) -> Profile:  # fmt: skip
     """Customers (paid orders or won deals, in one currency) ranked by value; the top
     ``top`` percent are the best. For each attribute value: how common it is among the
-    best and among all customers, and the lift (the ratio of the two)."""
+    best and among all customers, and the lift (the ratio of the two). Rows only for the
+    ``attributes`` given (the others are not worked out)."""
     if not 1 <= top <= 100:
         raise InvalidInput(f"--top is a percentage from 1 to 100, not {top}")
     if currency:
@@ -54,34 +58,33 @@ def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
         currency = found[0][0] if found else None
     if currency is None:
         return Profile(None, 0, (), 0, 0, ())
-    people = store.customer_values(db, currency, where_for(filters, "contacts", db=db))
-    people.sort(key=lambda r: (-r["value_minor"], r["id"]))
+    where = where_for(filters, "contacts", db=db)
+    # read in the background while the rest is worked out
+    channels = store.order_channels_in_background(db) if "channel" in attributes else None
+    # (id, value, source, industry, size[, cadence]), most valuable first
+    people = store.customer_values(db, currency, where, cadence="cadence" in attributes)
     n_best = max(1, math.ceil(len(people) * top / 100)) if people else 0
-    best = people[:n_best]
-    ids = [r["id"] for r in people]
-    attrs: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for r in people:
-        a = attrs[r["id"]]
-        for key in ("industry", "size", "source"):
-            if r[key]:
-                a[key].add(r[key].strip().casefold())
-        a["cadence"].add(cadence(r["order_count"], r["first_order_date"], r["last_order_date"]))
-    for cid, tag in store.tags_of(db, ids) if ids else ():
-        attrs[cid]["tag"].add(tag.casefold())
-    channels: dict[int, Counter] = defaultdict(Counter)
-    for cid, source, n in store.order_channels(db, ids) if ids else ():
-        channels[cid][source.strip().casefold()] += n
-    for cid, counts in channels.items():
-        attrs[cid]["channel"].add(counts.most_common(1)[0][0])  # the one they use most
-    best_ids = {r["id"] for r in best}
+    columns = list(zip(*people)) or [()] * 6
+    ids, values = columns[0], columns[1]
     in_best: Counter = Counter()
     in_all: Counter = Counter()
-    for cid in ids:
-        for key, values in attrs[cid].items():
-            for v in values:
-                in_all[(key, v)] += 1
-                if cid in best_ids:
-                    in_best[(key, v)] += 1
+    for key, i in (("source", 2), ("industry", 3), ("size", 4)):
+        if key in attributes:
+            _count(in_all, key, Counter(columns[i]), clean=True)
+            _count(in_best, key, Counter(columns[i][:n_best]), clean=True)
+    if "cadence" in attributes:
+        labels = list(columns[5])
+        if None in labels:  # dates SQL leaves to us
+            own = store.order_dates(db, [cid for cid, x in zip(ids, labels) if x is None])
+            labels = [cadence(*own[cid]) if x is None else x for cid, x in zip(ids, labels)]
+        _count(in_all, "cadence", Counter(labels))
+        _count(in_best, "cadence", Counter(labels[:n_best]))
+    if "tag" in attributes and ids:
+        _tags(db, list(ids[:n_best]), list(ids[n_best:]), in_all, in_best)
+    if channels is not None and ids:
+        channel = _channels(channels())
+        _count(in_all, "channel", Counter(map(channel.get, ids)))
+        _count(in_best, "channel", Counter(map(channel.get, ids[:n_best])))
     support = 2 if n_best >= 5 else 1
     rows = []
     for (key, v), nb in in_best.items():
@@ -95,9 +98,53 @@ def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
                      "best_share": round(100 * best_share, 1),
                      "all_share": round(100 * all_share, 1), "lift": round(lift, 2)})  # fmt: skip
     rows.sort(key=lambda r: (-r["lift"], -r["best"], ATTRIBUTES.index(r["attribute"]), r["value"]))
-    return Profile(currency, len(people), tuple(r["id"] for r in best),
-                   sum(r["value_minor"] for r in best), sum(r["value_minor"] for r in people),
+    return Profile(currency, len(people), tuple(ids[:n_best]), sum(values[:n_best]), sum(values),
                    tuple(rows))  # fmt: skip
+
+
+def _count(counts: Counter, key: str, found: Counter, clean: bool = False) -> None:
+    """Add the customers per value; ``clean``: raw text, trimmed and case-folded, empty
+    left out. None (no value) is always left out."""
+    for v, n in found.items():
+        if clean:
+            if v:
+                counts[(key, v.strip().casefold())] += n
+        elif v is not None:
+            counts[(key, v)] += n
+
+
+def _tags(db: Db, best: list[int], others: list[int], in_all: Counter,
+          in_best: Counter) -> None:  # fmt: skip
+    """Count the customers per tag, ignoring case (a customer with two spellings of a tag
+    counts once)."""
+    spellings: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    for tag, n_all, n_best in store.tag_counts(db, best, others):
+        spellings[tag.casefold()].append((tag, n_all, n_best))
+    for v, found in spellings.items():
+        if len(found) == 1:
+            n_all, n_best = found[0][1:]
+        else:
+            n_all, n_best = store.tags_count_once(db, best, others, [t for t, _, _ in found])
+        in_all[("tag", v)] += n_all
+        if n_best:
+            in_best[("tag", v)] += n_best
+
+
+def _channels(rows: list[tuple[int, str, int]]) -> dict[int, str]:
+    """Per contact, the channel they buy through: the order source (trimmed, case-folded)
+    of most of their paid orders, any currency; on a tie, the first in source order.
+    ``rows``: (contact, source, orders), per contact fewest orders first, source descending."""
+    norm = {s: s.strip().casefold() for s in set(map(itemgetter(1), rows))}
+    if all(k == s for s, k in norm.items()):  # one spelling per channel: the last row wins
+        return dict(zip(map(itemgetter(0), rows), map(itemgetter(1), rows)))
+    rows.sort(key=itemgetter(0, 1))  # spellings of a channel add up
+    channel: dict[int, str] = {}
+    for cid, found in groupby(rows, itemgetter(0)):
+        counts: dict[str, int] = {}
+        for _, source, n in found:
+            counts[norm[source]] = counts.get(norm[source], 0) + n
+        channel[cid] = max(counts, key=counts.__getitem__)  # the first of the most
+    return channel
 
 
 def best(db: Db, args: ReportArgs) -> Report:
@@ -122,7 +169,9 @@ def lookalike(db: Db, args: ReportArgs) -> Report:
     """Contacts (or with ``--orgs`` organizations) that are not among the best customers,
     ranked by how much they resemble them: the sum of ln(lift) over the profile's values
     they share, with those values as the reasons. Filters pick the candidates."""
-    p = profile(db, None, _top(args), args.currency)
+    p = profile(db, None, _top(args), args.currency, SCORED)
+    known = bool(p.rows) or bool(profile(db, None, _top(args), args.currency,
+                                         ("channel", "cadence")).rows)  # fmt: skip
     terms = [(r["attribute"], r["value"], round(math.log(r["lift"]), 4)) for r in p.rows]
     lifts = {(r["attribute"], r["value"]): r["lift"] for r in p.rows}
     limit = 50 if args.limit is None else args.limit
@@ -149,7 +198,7 @@ def lookalike(db: Db, args: ReportArgs) -> Report:
         cols = [Col("id", "id", "int"), Col("name", "name"), Col("org", "organization"),
                 Col("score", "score", "pct"), Col("reasons", "because")]  # fmt: skip
         what = "contacts"
-    notes = [] if p.rows else ["no profile yet: it needs customers with paid orders or won deals"]
+    notes = [] if known else ["no profile yet: it needs customers with paid orders or won deals"]
     return Report("lookalike", f"{what.capitalize()} most like the best customers", cols, rows,
                   None, tuple(args.filters), notes=notes)  # fmt: skip
 

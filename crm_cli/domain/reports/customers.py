@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from bisect import bisect_left
 from datetime import date
 
 from crm_cli.domain import dates, money
@@ -18,7 +18,7 @@ from crm_cli.domain.reports import (
     pct,
 )
 from crm_cli.domain.selectors import where_for
-from crm_cli.storage import reports as store
+from crm_cli.storage import customer_reports as store
 from crm_cli.storage.db import Db
 
 # ---------------------------------------------------------------- RFM
@@ -70,6 +70,37 @@ def _currency(db: Db, requested: str | None, where, dated) -> tuple[str | None, 
     return found[0][0], [c for c, _ in found[1:]]
 
 
+def _scorer(values: list, *, low_is_good: bool = False):
+    """``score`` against the quintile cuts of these values, as a function. The number of
+    cut points a value is above is where it would go in the sorted cuts (bisect)."""
+    cuts = sorted(quintile_cuts([float(x) for x in values]))
+    if low_is_good:
+        return lambda value: 5 - bisect_left(cuts, value)
+    return lambda value: 1 + bisect_left(cuts, value)
+
+
+def _amounts(currency: str | None):
+    """``amount`` for many figures in one currency: money.format's text, with the
+    currency checked once rather than once per customer."""
+    if not currency:
+        return lambda minor: None
+    exp = money.exponent(currency)
+    unit = 10**exp
+
+    def text(minor: int) -> str:
+        if type(minor) is not int:
+            return amount(minor, currency)  # type: ignore[return-value]
+        whole, frac = divmod(abs(minor), unit)
+        sign = "-" if minor < 0 else ""
+        return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
+
+    return text
+
+
+# The segment of every (recency, frequency) pair of scores.
+_SEGMENT_OF = {(r, f): segment(r, f) for r in range(1, 6) for f in range(1, 6)}
+
+
 def rfm(db: Db, args: ReportArgs) -> Report:
     """Customers scored 1-5 on recency (days since their last paid order), frequency
     (paid orders) and monetary value (their total), each by quintile of all customers in
@@ -82,58 +113,72 @@ def rfm(db: Db, args: ReportArgs) -> Report:
     currency, others = _currency(db, args.currency, where, dated)
     today = dates.to_local(dates.now()).date()
     ref = min(period.last, today) if period is not None else today
-    rows_in = store.order_totals(db, currency, where, dated) if currency else []
-    recency = [(ref - date.fromisoformat(r["last_order"])).days for r in rows_in]
-    r_cuts = quintile_cuts([float(x) for x in recency])
-    f_cuts = quintile_cuts([float(r["orders"]) for r in rows_in])
-    m_cuts = quintile_cuts([float(r["spent_minor"]) for r in rows_in])
-    customers = []
-    for r, days_since in zip(rows_in, recency, strict=True):
-        rs = score(days_since, r_cuts, low_is_good=True)
-        fs = score(r["orders"], f_cuts)
-        ms = score(r["spent_minor"], m_cuts)
-        customers.append({
-            "id": r["id"], "name": r["name"], "recency_days": days_since, "orders": r["orders"],
-            "spent": amount(r["spent_minor"], currency), "currency": currency,
-            "last_order": r["last_order"], "r": rs, "f": fs, "m": ms, "rfm": f"{rs}{fs}{ms}",
-            "segment": segment(rs, fs), "_spent": r["spent_minor"],
-        })  # fmt: skip
-    customers.sort(key=lambda c: (-c["_spent"], c["id"]))
+    # (id, orders, spent, last order[, name]), one per customer
+    rows_in = (store.order_totals(db, currency, where, dated, names=by == "customer")
+               if currency else [])  # fmt: skip
+    ref_day = ref.toordinal()
+    day_of: dict[str, int] = {}  # a last-order date -> days since it (many customers share one)
+    recency = []
+    for r in rows_in:
+        days_since = day_of.get(r[3])
+        if days_since is None:
+            days_since = day_of[r[3]] = ref_day - date.fromisoformat(r[3]).toordinal()
+        recency.append(days_since)
+    r_score = _scorer(recency, low_is_good=True)
+    f_score = _scorer([r[1] for r in rows_in])
     notes = [f"orders in {', '.join(others)} are left out: one currency at a time (--currency)"
              ] if others else []  # fmt: skip
     notes.append(f"recency counted to {ref.isoformat()}")
     title = f"RFM in {currency or '—'}" + (f", orders {period.label}" if period else "")
     if by == "customer":
+        m_score = _scorer([r[2] for r in rows_in])
+        order = sorted(range(len(rows_in)), key=lambda i: (-rows_in[i][2], rows_in[i][0]))
+        spent_text = _amounts(currency)
+        customers = []
+        for i in order:
+            cid, orders, spent, last_order, name = rows_in[i]
+            days_since = recency[i]
+            rs, fs, ms = r_score(days_since), f_score(orders), m_score(spent)
+            customers.append({
+                "id": cid, "name": name, "recency_days": days_since, "orders": orders,
+                "spent": spent_text(spent), "currency": currency, "last_order": last_order,
+                "r": rs, "f": fs, "m": ms, "rfm": f"{rs}{fs}{ms}", "segment": _SEGMENT_OF[rs, fs],
+            })  # fmt: skip
         cols = [Col("id", "id", "int"), Col("name", "name"),
                 Col("recency_days", "days since", "int"), Col("orders", "orders", "int"),
                 Col("spent", "spent", "money"), Col("currency", "currency"), Col("rfm", "RFM"),
                 Col("segment", "segment")]  # fmt: skip
-        return Report("rfm", f"{title}: customers by value", cols,
-                      [{k: v for k, v in c.items() if not k.startswith("_")} for c in customers],
+        return Report("rfm", f"{title}: customers by value", cols, customers,
                       period, tuple(args.filters), notes=notes)  # fmt: skip
-    per: dict[str, list[dict]] = defaultdict(list)
-    for c in customers:
-        per[c["segment"]].append(c)
+    # per segment: customers, their spend, and their days since and orders (for medians)
+    per: dict[str, tuple[list, list, list]] = {}
+    for r, days_since in zip(rows_in, recency, strict=True):
+        name = _SEGMENT_OF[r_score(days_since), f_score(r[1])]
+        found = per.get(name)
+        if found is None:
+            found = per[name] = ([], [], [])
+        found[0].append(r[2])
+        found[1].append(float(days_since))
+        found[2].append(float(r[1]))
+    total = sum(r[2] for r in rows_in)
     rows = []
     for name, _ in SEGMENTS:
-        members = per.get(name, [])
-        if not members:
+        if name not in per:
             continue
-        spent = sum(c["_spent"] for c in members)
+        spents, days_since, orders = per[name]
+        spent = sum(spents)
         rows.append({
-            "segment": name, "customers": len(members), "share": pct(len(members), len(customers)),
-            "recency_days": median([float(c["recency_days"]) for c in members]),
-            "orders": median([float(c["orders"]) for c in members]),
+            "segment": name, "customers": len(spents), "share": pct(len(spents), len(rows_in)),
+            "recency_days": median(days_since), "orders": median(orders),
             "spent": amount(spent, currency), "currency": currency,
-            "spent_share": pct(spent, sum(c["_spent"] for c in customers)),
+            "spent_share": pct(spent, total),
         })  # fmt: skip
     cols = [Col("segment", "segment"), Col("customers", "customers", "int"),
             Col("share", "share %", "pct"), Col("recency_days", "median days since", "days"),
             Col("orders", "median orders", "days"), Col("spent", "spent", "money"),
             Col("currency", "currency"), Col("spent_share", "of spend %", "pct")]  # fmt: skip
-    total = sum(c["_spent"] for c in customers)
-    totals = [{"customers": len(customers), "spent": amount(total, currency),
-               "currency": currency}] if customers else []  # fmt: skip
+    totals = [{"customers": len(rows_in), "spent": amount(total, currency),
+               "currency": currency}] if rows_in else []  # fmt: skip
     return Report("rfm", f"{title}: segments", cols, rows, period, tuple(args.filters),
                   totals=totals, notes=notes,
                   chart=Chart("segment", (("customers", "customers"),)))  # fmt: skip
