@@ -15,12 +15,8 @@ ranked on whole numbers (see ``lookalike_contacts``).
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Callable
-from pathlib import Path
 
-from crm_cli.storage.db import BUSY_TIMEOUT_MS, Db
+from crm_cli.storage.db import Db
 
 Where = tuple[str, list]
 
@@ -169,41 +165,13 @@ _CHANNELS = """SELECT contact_id, source, n FROM (
     ORDER BY contact_id, n, source DESC"""
 
 
-def order_channels_in_background(db: Db) -> Callable[[], list[tuple[int, str, int]]]:
+def order_channels(db: Db) -> list[tuple[int, str, int]]:
     """Per contact and order source (the channel they buy through): their paid orders, by
     contact, then fewest first, then source descending -- so the last row of a contact
     names the source they use most (the first in source order on a tie). One pass over
     the index orders_channel (contact_id, status, source) (``+status``: not a range of it
-    to look up); only the rows are sorted.
-
-    They are read while the caller goes on, on a second connection in a thread (SQLite
-    lets go of the GIL while it works): call the result to wait for the rows. That
-    connection reads the last commit, as a next statement on this one would; inside a
-    transaction it would miss its changes, so there (and should that connection fail) the
-    rows are read on this one."""
-    if db.conn.in_transaction or not Path(db.path).is_file():
-        rows = db.conn.execute(_CHANNELS).fetchall()
-        return lambda: rows
-    found: list = []
-
-    def read() -> None:
-        try:
-            conn = sqlite3.connect(Path(db.path), timeout=BUSY_TIMEOUT_MS / 1000)
-            try:
-                found.append(conn.execute(_CHANNELS).fetchall())
-            finally:
-                conn.close()
-        except Exception:
-            pass  # then they are read on the caller's connection
-
-    worker = threading.Thread(target=read, name="crm-report-channels", daemon=True)
-    worker.start()
-
-    def rows() -> list[tuple[int, str, int]]:
-        worker.join()
-        return found[0] if found else db.conn.execute(_CHANNELS).fetchall()
-
-    return rows
+    to look up); only the rows are sorted."""
+    return db.conn.execute(_CHANNELS).fetchall()
 
 
 def value_currencies(db: Db) -> list[tuple[str, int]]:

@@ -59,8 +59,6 @@ def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
     if currency is None:
         return Profile(None, 0, (), 0, 0, ())
     where = where_for(filters, "contacts", db=db)
-    # read in the background while the rest is worked out
-    channels = store.order_channels_in_background(db) if "channel" in attributes else None
     # (id, value, source, industry, size[, cadence]), most valuable first
     people = store.customer_values(db, currency, where, cadence="cadence" in attributes)
     n_best = max(1, math.ceil(len(people) * top / 100)) if people else 0
@@ -81,8 +79,8 @@ def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
         _count(in_best, "cadence", Counter(labels[:n_best]))
     if "tag" in attributes and ids:
         _tags(db, list(ids[:n_best]), list(ids[n_best:]), in_all, in_best)
-    if channels is not None and ids:
-        channel = _channels(channels())
+    if "channel" in attributes and ids:
+        channel = _channels(store.order_channels(db))
         _count(in_all, "channel", Counter(map(channel.get, ids)))
         _count(in_best, "channel", Counter(map(channel.get, ids[:n_best])))
     support = 2 if n_best >= 5 else 1
