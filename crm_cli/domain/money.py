@@ -202,12 +202,22 @@ def parse_with_currency(text: str, default_currency: str) -> tuple[int, str]:
 
 def format(minor: int, currency: str) -> str:
     """Write minor units as a plain decimal string in major units (``123450`` -> ``1234.50``)."""
-    if isinstance(minor, bool) or not isinstance(minor, int):
-        raise TypeError(f"minor units must be an int, not {type(minor).__name__}")
+    return formatter(currency)(minor)
+
+
+def formatter(currency: str):
+    """``format`` for many amounts in one currency: the currency is looked up once."""
     exp = exponent(currency)
-    sign = "-" if minor < 0 else ""
-    whole, frac = divmod(abs(minor), 10**exp)
-    return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
+    unit = 10**exp
+
+    def text(minor: int) -> str:
+        if isinstance(minor, bool) or not isinstance(minor, int):
+            raise TypeError(f"minor units must be an int, not {type(minor).__name__}")
+        sign = "-" if minor < 0 else ""
+        whole, frac = divmod(abs(minor), unit)
+        return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
+
+    return text
 
 
 def grouped(plain: str) -> str:

@@ -80,21 +80,11 @@ def _scorer(values: list, *, low_is_good: bool = False):
 
 
 def _amounts(currency: str | None):
-    """``amount`` for many figures in one currency: money.format's text, with the
-    currency checked once rather than once per customer."""
+    """``amount`` for many figures in one currency (the currency checked once)."""
     if not currency:
         return lambda minor: None
-    exp = money.exponent(currency)
-    unit = 10**exp
-
-    def text(minor: int) -> str:
-        if type(minor) is not int:
-            return amount(minor, currency)  # type: ignore[return-value]
-        whole, frac = divmod(abs(minor), unit)
-        sign = "-" if minor < 0 else ""
-        return f"{sign}{whole}.{frac:0{exp}d}" if exp else f"{sign}{whole}"
-
-    return text
+    text = money.formatter(currency)
+    return lambda minor: None if minor is None else text(minor)
 
 
 # The segment of every (recency, frequency) pair of scores.
