@@ -308,3 +308,16 @@ def test_lookalike_contacts_and_orgs_with_reasons(customers):
     assert [(x["name"], x["score"]) for x in orgs] == [("Retail Three", 3.22)]
     assert customers.fails("report", "lookalike", "--limit", "0").stderr
     assert customers.fails("report", "best", "--top", "0").stderr
+
+
+def test_best_over_a_period_values_only_its_orders(customers):
+    # In January only C1 bought (500, Jan 1 and... Jan 31: 1000): the single best customer.
+    r = report(customers, "best", "--period", "2026-01")
+    assert "= 1 of 1 customers" in r["notes"][0]
+    assert r["period"]["label"] == "2026-01"
+    # February: C2 (900) and the eight bank customers: C2 is the best 20%.
+    r = report(customers, "best", "--from", "2026-02", "--to", "2026-02")
+    assert "= 2 of 9 customers" in r["notes"][0]
+    assert {(x["attribute"], x["value"]) for x in r["rows"]} >= {("industry", "retail")}
+    # C1 bought in January only: in February's view it is a candidate, and the likest to C2.
+    assert report(customers, "lookalike", "--period", "2026-02")["rows"][0]["name"] == "C1"

@@ -273,12 +273,15 @@ def best_cmd(
     filters: Filters = None,
     top: TopOpt = None,
     currency: CurrencyOpt = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
 ):
     """What the best customers (top 20% by paid orders and won deals) share: industry,
     size, source, tags, buying channel, order cadence; each with its lift over all customers."""
-    args = reports.ReportArgs(tuple(filters or ()), currency=currency, top=top)
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, currency=currency, top=top)
     _show(ctx, "best", args, json_, csv_, False)
 
 
@@ -289,6 +292,9 @@ def lookalike_cmd(
     orgs: Annotated[bool, typer.Option("--orgs", help="Rank organizations, not contacts.")] = False,
     top: TopOpt = None,
     currency: CurrencyOpt = None,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many to list.")] = 50,
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
@@ -299,8 +305,8 @@ def lookalike_cmd(
         from crm_cli.errors import InvalidInput
 
         raise InvalidInput(f"--limit must be at least 1, not {limit}")
-    args = reports.ReportArgs(tuple(filters or ()), currency=currency, top=top, limit=limit,
-                              orgs=orgs)  # fmt: skip
+    args = reports.ReportArgs(tuple(filters or ()), period, start, end, currency=currency,
+                              top=top, limit=limit, orgs=orgs)  # fmt: skip
     _show(ctx, "lookalike", args, json_, csv_, False)
 
 

@@ -89,7 +89,10 @@ _CADENCE = f"""CASE
 END"""
 
 
-def customer_values(db: Db, currency: str, where: Where, *, cadence: bool = False) -> list[tuple]:
+def customer_values(
+    db: Db, currency: str, where: Where, *, cadence: bool = False,
+    span: tuple[str, str, str, str] | None = None,
+) -> list[tuple]:  # fmt: skip
     """Contacts with paid orders or won deals in the currency, most valuable first (value
     descending, then id): ``(id, value, source, industry, size[, cadence])`` -- value: both
     summed; industry and size: their organization's; cadence (if asked) the label, from
@@ -97,20 +100,24 @@ def customer_values(db: Db, currency: str, where: Where, *, cadence: bool = Fals
     is read; each customer is then looked up once. Deals are read in one pass (won deals
     are too many for their index to help)."""
     extra = f", {_CADENCE}" if cadence else ""
+    # span: (first day, last day, start instant, end instant) -- orders by their date,
+    # deals by when they were won; none: all time.
+    orders_in = " AND order_date >= ? AND order_date <= ?" if span else ""
+    deals_in = " AND closed_at >= ? AND closed_at < ?" if span else ""
     return db.conn.execute(
         f"""WITH v(id, m) AS (
               SELECT contact_id, sum(total_minor) FROM orders
-              WHERE status = 'paid' AND currency = ? GROUP BY contact_id
+              WHERE status = 'paid' AND currency = ?{orders_in} GROUP BY contact_id
               UNION ALL
               SELECT contact_id, sum(amount_minor) FROM deals NOT INDEXED
-              WHERE status = 'won' AND currency = ? AND contact_id IS NOT NULL
+              WHERE status = 'won' AND currency = ? AND contact_id IS NOT NULL{deals_in}
               GROUP BY contact_id),
             p(id, value) AS (SELECT id, sum(m) FROM v GROUP BY id)
             SELECT p.id, p.value, c.source, o.industry, o.size{extra}
             FROM p JOIN contacts c ON c.id = p.id LEFT JOIN orgs o ON o.id = c.org_id
             WHERE ({where[0]})
             ORDER BY p.value DESC, p.id""",
-        [currency, currency, *where[1]],
+        [currency, *(span[:2] if span else ()), currency, *(span[2:] if span else ()), *where[1]],
     ).fetchall()
 
 

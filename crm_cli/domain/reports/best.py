@@ -43,7 +43,8 @@ class Profile:
 
 
 def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
-            currency: str | None = None, attributes: tuple[str, ...] = ATTRIBUTES) -> Profile:  # fmt: skip
+            currency: str | None = None, attributes: tuple[str, ...] = ATTRIBUTES,
+            period=None) -> Profile:  # fmt: skip
     """Customers (paid orders or won deals, in one currency) ranked by value; the top
     ``top`` percent are the best. For each attribute value: how common it is among the
     best and among all customers, and the lift (the ratio of the two). Rows only for the
@@ -60,7 +61,11 @@ def profile(db: Db, filters: list[str] | None = None, top: int = TOP_PERCENT,
         return Profile(None, 0, (), 0, 0, ())
     where = where_for(filters, "contacts", db=db)
     # (id, value, source, industry, size[, cadence]), most valuable first
-    people = store.customer_values(db, currency, where, cadence="cadence" in attributes)
+    span = None
+    if period is not None:  # value: orders dated and deals won within the period
+        span = (period.first.isoformat(), period.last.isoformat(), *period.db())
+    people = store.customer_values(db, currency, where, cadence="cadence" in attributes,
+                                   span=span)  # fmt: skip
     n_best = max(1, math.ceil(len(people) * top / 100)) if people else 0
     columns = list(zip(*people)) or [()] * 6
     ids, values = columns[0], columns[1]
@@ -149,7 +154,8 @@ def best(db: Db, args: ReportArgs) -> Report:
     """What the top customers by value share: industry and size of their organization,
     source, tags, the channel they buy through (order source), how often they order --
     each value more common among them than among all customers, with the lift."""
-    p = profile(db, list(args.filters), _top(args), args.currency)
+    p = profile(db, list(args.filters), _top(args), args.currency,
+                period=args.resolve_period(None))  # fmt: skip
     cols = [Col("attribute", "attribute"), Col("value", "value"), Col("best", "best", "int"),
             Col("best_share", "of best %", "pct"), Col("all_share", "of all %", "pct"),
             Col("lift", "lift ×", "pct")]  # fmt: skip
@@ -160,16 +166,17 @@ def best(db: Db, args: ReportArgs) -> Report:
                      f"customers, {pct(p.best_value, p.all_value)}% of the value in {p.currency} "
                      "(paid orders and won deals)")  # fmt: skip
     return Report("best", f"Best customers' profile ({p.currency or 'no customers yet'})", cols,
-                  list(p.rows), None, tuple(args.filters), notes=notes)  # fmt: skip
+                  list(p.rows), args.resolve_period(None), tuple(args.filters), notes=notes)  # fmt: skip
 
 
 def lookalike(db: Db, args: ReportArgs) -> Report:
     """Contacts (or with ``--orgs`` organizations) that are not among the best customers,
     ranked by how much they resemble them: the sum of ln(lift) over the profile's values
     they share, with those values as the reasons. Filters pick the candidates."""
-    p = profile(db, None, _top(args), args.currency, SCORED)
+    period = args.resolve_period(None)
+    p = profile(db, None, _top(args), args.currency, SCORED, period=period)
     known = bool(p.rows) or bool(profile(db, None, _top(args), args.currency,
-                                         ("channel", "cadence")).rows)  # fmt: skip
+                                         ("channel", "cadence"), period=period).rows)  # fmt: skip
     terms = [(r["attribute"], r["value"], round(math.log(r["lift"]), 4)) for r in p.rows]
     lifts = {(r["attribute"], r["value"]): r["lift"] for r in p.rows}
     limit = 50 if args.limit is None else args.limit
