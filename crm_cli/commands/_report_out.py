@@ -31,7 +31,7 @@ def emit(report: Report, fmt: str, *, chart: bool = False) -> None:
         sys.stdout.write(bars(report))
     sys.stdout.flush()  # the notes below follow the table, also on a terminal with 2>&1
     if not report.rows:
-        print("(nothing in this period)", file=sys.stderr)
+        print("(nothing in this period)" if report.period else "(nothing to show)", file=sys.stderr)
     if report.period is not None:
         print(f"period: {report.period.first} to {report.period.last}"
               + (f" (filters: {' '.join(report.filters)})" if report.filters else ""),
