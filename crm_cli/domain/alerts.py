@@ -19,7 +19,6 @@ sets that are not undoable; a report that is not delivered releases them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -172,15 +171,6 @@ def release(db: Db, run_: AlertRun) -> int:
         return 0
     with transaction(db, f"alerts release {run_.recipient}", undoable=False) as tx:
         return sum(tx.delete("reminder_claims", cid) is not None for cid in run_.claim_ids)
-
-
-def deliver(db: Db, run_: AlertRun, send: Callable[[AlertRun], None]) -> None:
-    """Hand claimed alerts to ``send``; if it raises, release the claims and re-raise."""
-    try:
-        send(run_)
-    except BaseException:
-        release(db, run_)
-        raise
 
 
 def digest_lines(alerts: tuple[Alert, ...], more: tuple[str, ...] = ()) -> list[str]:

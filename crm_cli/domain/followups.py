@@ -17,7 +17,7 @@ the claims in another non-undoable change set.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
@@ -677,15 +677,6 @@ def release(db: Db, reminder: Reminder) -> int:
     with transaction(db, f"remind release {reminder.recipient}", undoable=False) as tx:
         gone = sum(tx.delete("reminder_claims", cid) is not None for cid in reminder.claim_ids)
     return gone
-
-
-def deliver(db: Db, reminder: Reminder, send: Callable[[Reminder], None]) -> None:
-    """Hand a claimed report to ``send``; if it raises, release the claims and re-raise."""
-    try:
-        send(reminder)
-    except BaseException:
-        release(db, reminder)
-        raise
 
 
 def digest(

@@ -85,19 +85,14 @@ def moves_of_deals(
     ).fetchall()
 
 
-def activity_counts(
-    db: Db, start: str, end: str, where: Where, group: str | None
-) -> list[tuple[str | None, str, int]]:
-    """Activities in [start, end) per (group, kind): group is the actor's name or None."""
-    if group == "person":
-        sql = f"""SELECT coalesce(u.name, '(nobody)'), a.kind, count(*)
-                  FROM activities a LEFT JOIN users u ON u.id = a.actor_id
-                  WHERE a.occurred_at >= ? AND a.occurred_at < ? AND ({where[0]})
-                  GROUP BY a.actor_id, a.kind"""
-    else:
-        sql = f"""SELECT NULL, a.kind, count(*) FROM activities a
-                  WHERE a.occurred_at >= ? AND a.occurred_at < ? AND ({where[0]})
-                  GROUP BY a.kind"""
+def activity_counts_by_person(
+    db: Db, start: str, end: str, where: Where
+) -> list[tuple[str, str, int]]:
+    """Activities in [start, end) per (the actor's name, kind)."""
+    sql = f"""SELECT coalesce(u.name, '(nobody)'), a.kind, count(*)
+              FROM activities a LEFT JOIN users u ON u.id = a.actor_id
+              WHERE a.occurred_at >= ? AND a.occurred_at < ? AND ({where[0]})
+              GROUP BY a.actor_id, a.kind"""
     return [tuple(r) for r in db.conn.execute(sql, [start, end, *where[1]])]  # type: ignore[misc]
 
 

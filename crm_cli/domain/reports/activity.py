@@ -24,7 +24,7 @@ def activity(db: Db, args: ReportArgs) -> Report:
     order: list[str] = []
     if by == "person":
         start, end = period.db()
-        for person, kind, n in store.activity_counts(db, start, end, where, "person"):
+        for person, kind, n in store.activity_counts_by_person(db, start, end, where):
             counts[person][kind] += n
         order = sorted(counts, key=lambda p: (-sum(counts[p].values()), p.casefold()))
     else:
