@@ -226,3 +226,27 @@ def test_m002_upgrades_a_foundation_database_keeping_its_contacts(tmp_path, monk
     assert crm.json("contact", "show", "ana@example.es")["activity_count"] == 1
     crm("undo")
     assert crm.json("contact", "show", "ana@example.es")["activity_count"] == 0
+
+
+def test_m011_rebuilds_emails_keeping_ids_and_statuses(tmp_path, monkeypatch):
+    """The emails table is rebuilt for its new status (deferred): ids, values and statuses
+    written before the upgrade survive, and the new CHECK holds."""
+    path = tmp_path / "old.db"
+    names = [name for name, _ in migrations.MIGRATIONS]
+    upto = names.index("m011_mail_campaigns")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:upto])
+    db = open_db(path)
+    with transaction(db, "seed") as tx:
+        cid = tx.insert("contacts", {"name": "Ann", "created_at": tx.at, "updated_at": tx.at})
+        tx.insert("emails", {"id": 7, "contact_id": cid, "value": "ann@example.com",
+                             "is_primary": 1, "status": "bounced", "status_at": tx.at})  # fmt: skip
+    db.close()
+    monkeypatch.undo()
+    db = open_db(path)
+    row = db.conn.execute("SELECT id, value, status, status_reason FROM emails").fetchone()
+    assert tuple(row) == (7, "ann@example.com", "bounced", None)
+    db.conn.execute("UPDATE emails SET status = 'deferred' WHERE id = 7")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.conn.execute("UPDATE emails SET status = 'lost' WHERE id = 7")
+    indexes = {r[0] for r in db.conn.execute("SELECT name FROM pragma_index_list('emails')")}
+    assert {"emails_value", "emails_contact"} <= indexes

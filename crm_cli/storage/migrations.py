@@ -551,6 +551,144 @@ CREATE INDEX deals_closed ON deals(status, closed_at)
     )
 
 
+@migration
+def m011_mail_campaigns(conn: sqlite3.Connection) -> None:
+    """Email in, segments and campaigns out.
+
+    - ``emails.status`` gains ``deferred`` (a soft bounce: still deliverable) and a reason
+      (the DSN's diagnostic); SQLite cannot change a CHECK in place, so the table is rebuilt
+      with its ids, which the change log holds.
+    - ``mail_messages``: one row per imported message (Message-ID, or ``sha256:`` of the
+      content when missing, is unique: importing twice creates nothing), its thread (the
+      root Message-ID), what it is (message, auto-reply, bounce, deferral, complaint), the
+      activity it was logged as, and the campaign message it answers or reports on.
+    - ``segments``: saved filters, evaluated fresh each time.
+    - ``campaigns`` and the send ledger ``campaign_recipients``: the recipient list frozen
+      when the send first starts, one row per person, marked *sending* (committed) before
+      the SMTP transaction and *sent* after it; a *sending* row that no live run holds is in
+      doubt. ``campaign_runs`` records each run (pid, host), so a second concurrent run is
+      refused and a dead one is told apart from a live one.
+    - ``campaign_stats``: cost, impressions, clicks and conversions of ad and social
+      campaigns, imported per day.
+    """
+    _exec(
+        conn,
+        """
+CREATE TABLE emails_m011 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    value TEXT NOT NULL,
+    label TEXT,
+    is_primary INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'ok'
+        CHECK (status IN ('ok', 'deferred', 'bounced', 'complained')),
+    status_at TEXT,
+    status_reason TEXT
+);
+INSERT INTO emails_m011 (id, contact_id, value, label, is_primary, status, status_at)
+    SELECT id, contact_id, value, label, is_primary, status, status_at FROM emails;
+DROP TABLE emails;
+ALTER TABLE emails_m011 RENAME TO emails;
+CREATE INDEX emails_value ON emails(value);
+CREATE INDEX emails_contact ON emails(contact_id);
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    filter TEXT NOT NULL,
+    description TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE campaigns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    channel TEXT NOT NULL COLLATE NOCASE DEFAULT 'email'
+        CHECK (channel IN ('email', 'call', 'letter', 'ad', 'social')),
+    segment_id INTEGER REFERENCES segments(id),
+    filter TEXT,
+    subject TEXT,
+    body_template TEXT,
+    html_template TEXT,
+    sender TEXT,
+    status TEXT NOT NULL COLLATE NOCASE DEFAULT 'draft'
+        CHECK (status IN ('draft', 'sending', 'done')),
+    frozen_at TEXT,
+    owner_id INTEGER REFERENCES users(id),
+    notes TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE campaign_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    via TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    status TEXT NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'done', 'stopped', 'failed')),
+    sent INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX campaign_runs_campaign ON campaign_runs(campaign_id, status);
+CREATE TABLE campaign_recipients (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    email TEXT COLLATE NOCASE,
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'skipped', 'sending', 'sent', 'failed')),
+    skip_reason TEXT,
+    message_id TEXT UNIQUE,
+    token TEXT UNIQUE,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    error_kind TEXT CHECK (error_kind IN ('temporary', 'permanent')),
+    run_id INTEGER REFERENCES campaign_runs(id),
+    sending_at TEXT,
+    sent_at TEXT,
+    UNIQUE (campaign_id, contact_id)
+);
+CREATE INDEX campaign_recipients_state ON campaign_recipients(campaign_id, state, id);
+CREATE INDEX campaign_recipients_contact ON campaign_recipients(contact_id, campaign_id);
+CREATE TABLE campaign_stats (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    day TEXT NOT NULL,
+    cost_minor INTEGER,
+    currency TEXT,
+    impressions INTEGER CHECK (impressions >= 0),
+    clicks INTEGER CHECK (clicks >= 0),
+    conversions INTEGER CHECK (conversions >= 0),
+    created_at TEXT NOT NULL,
+    CHECK ((cost_minor IS NULL) = (currency IS NULL))
+);
+CREATE INDEX campaign_stats_campaign ON campaign_stats(campaign_id, day);
+CREATE TABLE mail_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    thread_key TEXT NOT NULL,
+    in_reply_to TEXT,
+    refs TEXT,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('message', 'auto_reply', 'bounce', 'deferral', 'complaint')),
+    direction TEXT CHECK (direction IN ('in', 'out')),
+    from_addr TEXT COLLATE NOCASE,
+    subject TEXT,
+    sent_at TEXT,
+    activity_id INTEGER REFERENCES activities(id),
+    recipient_id INTEGER REFERENCES campaign_recipients(id),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX mail_messages_thread ON mail_messages(thread_key, sent_at);
+CREATE INDEX mail_messages_activity ON mail_messages(activity_id);
+CREATE INDEX mail_messages_recipient ON mail_messages(recipient_id, kind)
+""",
+    )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(
