@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "remind": ("crm_cli.commands.remind", "remind_cmd"),
     "ticket": ("crm_cli.commands.ticket", "app"),
     "order": ("crm_cli.commands.order", "app"),
+    "segment": ("crm_cli.commands.segment", "app"),
     "import": ("crm_cli.commands.import_", "app"),
     "export": ("crm_cli.commands.export", "export_cmd"),
     "search": ("crm_cli.commands.search", "search_cmd"),

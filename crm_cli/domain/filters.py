@@ -322,6 +322,44 @@ def parse(
     return _flat(And, nodes)
 
 
+def _trim(arg: str) -> str:
+    """Strip the whitespace around an argument, keeping a trailing space escaped by ``\\``."""
+    s = arg.lstrip()
+    t = s.rstrip()
+    if (len(t) - len(t.rstrip("\\"))) % 2:
+        t = s[: len(t) + 1]
+    return t
+
+
+def join(args: list[str] | tuple[str, ...]) -> str:
+    """Write filter arguments (each a whole expression, ANDed) as one text parsing the same.
+
+    The text is what the user typed: relative dates (``-90d``) stay relative, so the text
+    means the same later as it would have meant then. An argument with a top-level ``or``
+    is parenthesised (``a or b`` ANDed with ``c`` is ``(a or b) c``); others are joined as
+    they are. Raises InvalidInput for an argument that does not tokenize.
+    """
+    parts = [_trim(a) for a in args if a.strip()]
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    out = []
+    for arg in parts:
+        try:
+            toks = _tokens(arg, {})
+        except _Error as e:
+            raise InvalidInput(f"filter {_q(arg)}: {e}") from None
+        depth, top_or = 0, False
+        for tok in toks:
+            if tok == "(":
+                depth += 1
+            elif tok == ")":
+                depth -= 1
+            elif tok == "or" and depth <= 0:
+                top_or = True
+        out.append(f"({arg})" if top_or else arg)
+    return " ".join(out)
+
+
 def scope_money(node: Node | None, field: str, default_currency: str) -> Node | None:
     """Keep each money comparison to one currency, the one its number is read in.
 

@@ -33,7 +33,10 @@ def where_for(
     spec = _spec(entity)
     node = filters.parse(list(args), compiled.filter_types(spec), now=now)
     if entity == "contacts":
+        from crm_cli import config
+
         node = _enums(node, db)
+        node = filters.scope_money(node, "spent", config.get("money.currency"))
     return compiled.compile_filter(node, spec)
 
 
@@ -47,7 +50,20 @@ def _enums(node, db: Db | None):
         "stage": lambda v: validate.stage(v, settings.stages(db)),
         # Compare like stored numbers: '600 123 456' with phone.region ES is +34600123456.
         "phone": lambda v: validate.phone(v)[0],
+        "email_status": _email_status,
     })  # fmt: skip
+
+
+EMAIL_STATUSES = ("ok", "deferred", "bounced", "complained")
+
+
+def _email_status(value: str) -> str:
+    v = value.strip().lower()
+    if v not in EMAIL_STATUSES:
+        raise InvalidInput(
+            f"email_status must be one of {', '.join(EMAIL_STATUSES)}, not '{value}'"
+        )
+    return v
 
 
 MAX_ID = 2**63 - 1

@@ -355,6 +355,40 @@ CONTACT_FIELDS: dict[str, FieldSql] = {
     "activities": FieldSql("number", "c.activity_count", doc="number of logged activities"),
     "orders": FieldSql("number", "c.order_count", doc="number of paid orders"),
     "last_order": FieldSql("date", "c.last_order_date", doc="date of the latest paid order"),
+    # Money in one currency: domain (filters.scope_money) pairs each comparison with
+    # currency = ?. A contact buying in several currencies has no single total (NULL).
+    "spent": FieldSql(
+        "money", "c.spend_minor", doc="total of paid orders (in money.currency or currency:X)"
+    ),
+    "currency": FieldSql(
+        "text", "c.spend_currency", doc="currency of the paid orders (empty if several)"
+    ),
+    # Any email address with this delivery status (ok, deferred, bounced, complained).
+    "email_status": FieldSql(
+        "multi",
+        "x.status",
+        "coalesce(c.id IN (SELECT x.contact_id FROM emails x WHERE {cond}), 0)",
+        doc="delivery status of any email address: ok, deferred, bounced, complained",
+    ),
+    # Campaigns are matched by name first (a handful), then their recipients through
+    # campaign_recipients(campaign_id, state, id), then contacts by id.
+    "campaign": FieldSql(
+        "multi",
+        "x.name",
+        "coalesce(c.id IN (SELECT r.contact_id FROM campaign_recipients r"
+        " WHERE r.campaign_id IN (SELECT x.id FROM campaigns x WHERE {cond})"
+        " AND r.state = 'sent'), 0)",
+        doc="a campaign that was sent to the contact",
+    ),
+    "replied": FieldSql(
+        "multi",
+        "x.name",
+        "coalesce(c.id IN (SELECT r.contact_id FROM campaign_recipients r"
+        " WHERE r.campaign_id IN (SELECT x.id FROM campaigns x WHERE {cond})"
+        " AND EXISTS (SELECT 1 FROM mail_messages m WHERE m.recipient_id = r.id"
+        " AND m.kind = 'message' AND m.direction = 'in')), 0)",
+        doc="a campaign the contact answered (a reply in, not an auto-reply)",
+    ),
 }
 
 ORG_FIELDS: dict[str, FieldSql] = {
