@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dash": ("crm_cli.commands.dash", "dash_cmd"),
     "report": ("crm_cli.commands.report", "app"),
     "alerts": ("crm_cli.commands.alerts", "alerts_cmd"),
+    "campaign": ("crm_cli.commands.campaign", "app"),
 }
 
 

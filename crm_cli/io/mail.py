@@ -28,11 +28,12 @@ class Smtp:
     security: str
     user: str | None
     password: str | None
-    sender: str
+    sender: str | None
 
 
-def settings() -> Smtp:
-    """Read and check the smtp.* settings (before anything is claimed or sent)."""
+def settings(*, need_sender: bool = True) -> Smtp:
+    """Read and check the smtp.* settings (before anything is claimed or sent); a campaign
+    has its own sender, so it does not need smtp.from."""
     host = config.get("smtp.host")
     if not host or not str(host).strip():
         raise InvalidInput("no SMTP server configured: set one with crm config set smtp.host HOST")
@@ -59,7 +60,7 @@ def settings() -> Smtp:
             " holding the password (crm config set smtp.password_env CRM_SMTP_PASSWORD)"
         )
     sender = config.get("smtp.from") or (user if user and "@" in user else None)
-    if not sender:
+    if not sender and need_sender:
         raise InvalidInput("no sender address: set one with crm config set smtp.from ADDRESS")
     return Smtp(str(host).strip(), port, security, user, password, sender)
 
@@ -124,3 +125,195 @@ def send(smtp: Smtp, to: str, subject: str, body: str) -> None:
     except (smtplib.SMTPException, OSError) as e:  # timeouts and TLS errors are OSErrors
         reason = getattr(e, "strerror", None) or str(e) or e.__class__.__name__
         raise MailFailed(f"cannot send mail via {smtp.host}:{smtp.port}: {reason}") from None
+
+
+# ---------------------------------------------------------------- campaign delivery
+
+
+class SmtpTransport:
+    """One SMTP connection reused for many messages, with each outcome told apart:
+    refused before the message was handed over (nothing delivered), refused after it
+    (4xx temporary / 5xx permanent), or the connection lost while the server had the
+    message and had not answered yet (it may have arrived: in doubt)."""
+
+    def __init__(self, smtp: Smtp):
+        self.smtp = smtp
+        self.via = f"smtp {smtp.host}:{smtp.port}"
+        self.client = None
+
+    def _connect(self):
+        import smtplib
+        import ssl
+
+        s = self.smtp
+        if s.security == "ssl":
+            client = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=TIMEOUT, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=TIMEOUT)
+        try:
+            client.ehlo_or_helo_if_needed()
+            if s.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if s.user:
+                client.login(s.user, s.password or "")
+        except BaseException:
+            client.close()
+            raise
+        self.client = client
+
+    def _drop(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            finally:
+                self.client = None
+
+    def send(self, message, sender: str, recipient: str):
+        """Deliver one message; reconnects once when the server dropped an idle connection."""
+        import smtplib
+
+        from crm_cli.domain.campaigns import Outcome
+
+        for attempt in (1, 2):
+            try:
+                return self._send(message, sender, recipient)
+            except _Unsent as e:
+                self._drop()
+                if attempt == 2:
+                    return Outcome(
+                        "unsent", f"cannot send via {self.smtp.host}:{self.smtp.port}: {e}"
+                    )
+            except smtplib.SMTPException as e:  # pragma: no cover - mapped in _send
+                self._drop()
+                return Outcome("unsent", str(e))
+        raise AssertionError("unreachable")
+
+    def _send(self, message, sender: str, recipient: str):
+        import re
+        import smtplib
+        from email.policy import SMTP, SMTPUTF8
+
+        from crm_cli.domain.campaigns import Outcome
+
+        try:
+            if self.client is None:
+                self._connect()
+            client = self.client
+            utf8 = not (sender.isascii() and recipient.isascii())
+            if utf8 and not client.has_extn("smtputf8"):
+                return Outcome(
+                    "permanent", f"{recipient}: non-ASCII address, server lacks SMTPUTF8"
+                )
+            options = ["SMTPUTF8", "BODY=8BITMIME"] if utf8 else []
+            code, resp = client.mail(sender, options)
+            if code != 250:
+                client.rset()
+                return _refused(code, resp, "MAIL FROM")
+            code, resp = client.rcpt(recipient)
+            if code not in (250, 251):
+                client.rset()
+                return _refused(code, resp, recipient)
+            code, resp = client.docmd("DATA")
+            if code != 354:
+                client.rset()
+                return _refused(code, resp, "DATA")
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as e:
+            raise _Unsent(getattr(e, "strerror", None) or str(e) or type(e).__name__) from None
+        except smtplib.SMTPException as e:
+            raise _Unsent(str(e) or type(e).__name__) from None
+        # From here on the server has (part of) the message: a broken connection is doubt.
+        try:
+            data = message.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)
+            data = re.sub(rb"(?m)^\.", b"..", data)
+            if not data.endswith(b"\r\n"):
+                data += b"\r\n"
+            client.send(data + b".\r\n")
+            code, resp = client.getreply()
+        except (smtplib.SMTPException, OSError) as e:
+            self._drop()
+            return Outcome("unknown", f"connection lost after the message was sent: {e}")
+        if code == 250:
+            return Outcome("sent", _text(resp))
+        return _refused(code, resp, recipient)
+
+    def delivered(self, message_id: str):
+        return None  # an SMTP server cannot be asked afterwards
+
+    def close(self) -> None:
+        if self.client is not None:
+            import smtplib
+
+            try:
+                self.client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+
+
+class _Unsent(Exception):
+    """Nothing of the message reached the server."""
+
+
+def _text(resp) -> str:
+    return resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+
+
+def _refused(code: int, resp, what: str):
+    from crm_cli.domain.campaigns import Outcome
+
+    kind = "temporary" if 400 <= code < 500 else "permanent"
+    return Outcome(kind, f"{what}: {code} {_text(resp)}".strip())
+
+
+class OutboxTransport:
+    """Write each message as an .eml file into a folder (written aside, then renamed into
+    place, so a file is either whole or absent); a later run can tell what arrived."""
+
+    def __init__(self, folder):
+        from pathlib import Path
+
+        self.folder = Path(folder).expanduser()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InvalidInput(f"cannot use outbox {folder}: {e.strerror or e}") from None
+        if not os.access(self.folder, os.W_OK):
+            raise InvalidInput(f"cannot write to outbox {self.folder}")
+        self.via = f"outbox {self.folder.resolve()}"
+
+    def _path(self, message_id: str):
+        import hashlib
+
+        name = hashlib.sha256(message_id.encode()).hexdigest()[:24]
+        return self.folder / f"{name}.eml"
+
+    def send(self, message, sender: str, recipient: str):
+        from email.policy import SMTPUTF8
+
+        from crm_cli.domain.campaigns import Outcome
+
+        path = self._path(str(message["Message-ID"]))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(f"X-Envelope-From: {sender}\r\nX-Envelope-To: {recipient}\r\n".encode())
+                f.write(message.as_bytes(policy=SMTPUTF8))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            return Outcome("unsent", f"cannot write to {self.folder}: {e.strerror or e}")
+        return Outcome("sent", str(path))
+
+    def delivered(self, message_id: str):
+        return self._path(message_id).exists()
+
+    def close(self) -> None:
+        pass
