@@ -11,7 +11,7 @@ from crm_cli.domain import reports
 
 app = noun_app(
     "Reports: pipeline, forecast, winrate, cycle, funnel, lost, activity, service, rfm, churn, "
-    "team, best, lookalike, conversion. They take filters, a period (--period 2026-Q1, "
+    "team, best, lookalike, conversion, campaign, campaigns. They take filters, a period (--period 2026-Q1, "
     "'last quarter', ytd, or --from/--to) where one applies, --json, --csv and --chart."
 )
 
@@ -327,3 +327,41 @@ def conversion_cmd(
     campaign:spring source:google landing~/pricing). Default period: the last 90 days."""
     args = reports.ReportArgs(tuple(filters or ()), period, start, end, by)
     _show(ctx, "conversion", args, json_, csv_, chart)
+
+
+WindowOpt = Annotated[
+    str | None,
+    typer.Option("--window", metavar="DAYS",
+                 help="Conversions: orders and won deals this long after the message "
+                      "(30, 30d, 4w; default config campaign.conversion_days)."),
+]  # fmt: skip
+
+
+@app.command("campaign")
+def campaign_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    window: WindowOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+):
+    """One campaign's results: sent, skipped by reason, bounced, complained, opted out,
+    replied, converted, revenue; for ad campaigns cost, CTR and cost per conversion."""
+    args = reports.ReportArgs((name,), window=window)
+    _show(ctx, "campaign", args, json_, csv_, False)
+
+
+@app.command("campaigns")
+def campaigns_cmd(
+    ctx: typer.Context,
+    period: PeriodOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    window: WindowOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """All campaigns side by side (a period keeps those first sent in it), newest first."""
+    args = reports.ReportArgs((), period, start, end, window=window)
+    _show(ctx, "campaigns", args, json_, csv_, chart)

@@ -8,11 +8,15 @@ Four kinds, thresholds in team settings:
 - ``overdue-followup``: an open follow-up more than ``alerts.overdue_days`` (3) days late;
 - ``at-risk``: a customer quiet for longer than ``reports.churn_factor`` times their usual
   gap (the churn report's rule);
-- ``ticket-past-due``: an active ticket past its response target with no answer yet.
+- ``ticket-past-due``: an active ticket past its response target with no answer yet;
+- ``campaign-bounces`` / ``campaign-complaints``: an email campaign whose hard bounces or
+  complaints (imported mail matched to its messages) exceed ``alerts.campaign_bounce_rate``
+  (5 %) or ``alerts.campaign_complaint_rate`` (0.3 %) of the messages sent, once it has
+  sent at least ``CAMPAIGN_MIN_SENT`` (a rate over a handful of messages is noise).
 
 Each alert is claimed per recipient under the instant that identifies its condition (the
 deal's last touch, the follow-up's due time, the customer's last touch, the ticket's due
-time), as ``crm remind`` claims reminders: it is reported once, and again only when the
+time, the campaign's first send), as ``crm remind`` claims reminders: it is reported once, and again only when the
 condition changes and comes back (a new activity, then silence again). Claims are change
 sets that are not undoable; a report that is not delivered releases them.
 """
@@ -28,7 +32,9 @@ from crm_cli.storage import alerts as store
 from crm_cli.storage import reports as report_store
 from crm_cli.storage.db import Db, transaction
 
-KINDS = ("stale-deal", "overdue-followup", "at-risk", "ticket-past-due")
+KINDS = ("stale-deal", "overdue-followup", "at-risk", "ticket-past-due", "campaign-bounces",
+         "campaign-complaints")  # fmt: skip
+CAMPAIGN_MIN_SENT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +147,39 @@ def collect(
         out.append(Alert("ticket-past-due", r["id"], f"ticket:{r['id']}", r["subject"],
                          f"{r['priority']}: unanswered {hours:.0f} h past its response target",
                          r["due_at"], r["owner_id"], r["owner"]))  # fmt: skip
+    for kind in ("campaign-bounces", "campaign-complaints"):
+        out += cap(kind, _campaign_alerts(db, kind, recipient_id, owner))
     return out, more
+
+
+def _campaign_alerts(db: Db, kind: str, recipient_id: int, owner: int | None) -> list[Alert]:
+    """Email campaigns whose bounce or complaint rate is over its threshold, worst first."""
+    from crm_cli.domain import campaigns
+    from crm_cli.domain.reports import campaigns as results
+
+    key = (
+        "alerts.campaign_bounce_rate"
+        if kind == "campaign-bounces"
+        else "alerts.campaign_complaint_rate"
+    )
+    limit_pct = float(settings.get(db, key))
+    sent = [
+        campaigns.get(db, str(c["id"])) for c in campaigns.overview(db)
+        if c["channel"] == "email" and c["sent"] >= CAMPAIGN_MIN_SENT and c["frozen_at"]
+        and (owner is None or c["owner_id"] in (None, owner))
+    ]  # fmt: skip
+    found = []
+    for r in results.results(db, sent, 0):
+        c = r.campaign
+        n = r.bounced() if kind == "campaign-bounces" else r.complained()
+        rate = 100.0 * n / r.sent
+        if rate <= limit_pct or store.claimed(db, kind, c.id, recipient_id, c.frozen_at):
+            continue
+        what = "hard bounces" if kind == "campaign-bounces" else "complaints"
+        found.append((rate, Alert(kind, c.id, f"campaign:{c.id}", c.name,
+                                  f"{what}: {n} of {r.sent} sent ({rate:.1f}%, limit {limit_pct:g}%)",
+                                  c.frozen_at, c.owner_id, c.owner)))  # fmt: skip
+    return [a for _, a in sorted(found, key=lambda x: -x[0])]
 
 
 def run(db: Db, recipient: str | None = None, *, mine: bool = False, dry_run: bool = False,
@@ -193,7 +231,10 @@ def subject(alerts: tuple[Alert, ...]) -> str:
     words = {"stale-deal": ("stale deal", "stale deals"),
              "overdue-followup": ("overdue follow-up", "overdue follow-ups"),
              "at-risk": ("customer at risk", "customers at risk"),
-             "ticket-past-due": ("ticket past due", "tickets past due")}  # fmt: skip
+             "ticket-past-due": ("ticket past due", "tickets past due"),
+             "campaign-bounces": ("campaign bouncing", "campaigns bouncing"),
+             "campaign-complaints": ("campaign drawing complaints",
+                                     "campaigns drawing complaints")}  # fmt: skip
     parts = []
     for k in KINDS:
         n = sum(1 for a in alerts if a.kind == k)

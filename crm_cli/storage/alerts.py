@@ -81,3 +81,15 @@ def unanswered_tickets(
         sql += _mine("t.assignee_id")
         params.append(mine)
     return fetch_all(db, sql + " ORDER BY t.due_at, t.id LIMIT ?", [*params, limit])
+
+
+def claimed(db: Db, kind: str, item_id: int, recipient: int, key: str) -> bool:
+    """Whether the recipient was already told about this item's condition (keyed by ``key``)."""
+    return (
+        db.conn.execute(
+            "SELECT 1 FROM reminder_claims WHERE item_kind = ? AND item_id = ?"
+            " AND recipient_id = ? AND due_at = ?",
+            (f"alert:{kind}", item_id, recipient, key),
+        ).fetchone()
+        is not None
+    )

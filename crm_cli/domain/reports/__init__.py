@@ -78,6 +78,7 @@ class ReportArgs:
     top: int | None = None  # best / lookalike: the top percent by value
     limit: int | None = None
     orgs: bool = False
+    window: str | None = None  # campaign results: the conversion window (30, 30d, 4w)
 
     def resolve_period(self, default: str | None) -> dates.Period | None:
         """--period, else --from/--to, else the report's default (None: all time)."""
@@ -180,6 +181,8 @@ REPORTS = {
     "best": ("crm_cli.domain.reports.best", "best"),
     "lookalike": ("crm_cli.domain.reports.best", "lookalike"),
     "conversion": ("crm_cli.domain.reports.conversion", "conversion"),
+    "campaign": ("crm_cli.domain.reports.campaigns", "campaign"),
+    "campaigns": ("crm_cli.domain.reports.campaigns", "campaigns_side_by_side"),
 }
 
 

@@ -1,0 +1,203 @@
+"""Campaign results: reach, deliverability, responses, conversions and what it cost.
+
+- **sent / skipped / rejected**: from the send ledger (rejected: the SMTP server refused
+  the recipient permanently while sending).
+- **bounced, deferred, complained, replied, auto-replied**: recipients with imported mail
+  matched to their message (``crm import mail``: DSNs, ARF reports, replies threaded to
+  the campaign's Message-IDs; auto-replies are not replies).
+- **opted out**: recipients whose consent became ``opted_out`` after their message
+  (an unsubscribe, a complaint, or by hand).
+- **converted**: recipients who placed a paid order (from the day of their message) or
+  had a deal won within ``campaign.conversion_days`` (or ``--window``) after it;
+  **revenue** is those orders' totals plus those deals' amounts, per currency.
+- **ad and social campaigns**: cost, impressions, clicks and conversions imported with
+  ``crm import campaign-stats``; CTR = clicks / impressions, conversion rate =
+  conversions / clicks, cost per conversion = cost / conversions.
+
+Rates of mail outcomes are per message sent; skips are per person planned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crm_cli.domain import campaigns, settings
+from crm_cli.domain.reports import Chart, Col, Report, ReportArgs, amounts, pct
+from crm_cli.errors import InvalidInput
+from crm_cli.storage import campaign_reports as store
+from crm_cli.storage.db import Db
+
+
+@dataclass
+class Results:
+    campaign: campaigns.Campaign
+    ledger: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    mail: dict = field(default_factory=dict)
+    opted_out: int = 0
+    converted: int = 0
+    orders: int = 0
+    deals: int = 0
+    revenue: dict = field(default_factory=dict)  # currency -> minor
+    ads: dict = field(default_factory=dict)
+
+    @property
+    def sent(self) -> int:
+        return self.ledger.get("sent", 0)
+
+    def bounced(self) -> int:
+        return self.mail.get("bounce", 0)
+
+    def complained(self) -> int:
+        return self.mail.get("complaint", 0)
+
+
+def window_days(db: Db, args: ReportArgs) -> int:
+    """The conversion window: --window DAYS (or 30d, 4w), else campaign.conversion_days."""
+    if args.window:
+        text = args.window.strip().lower()
+        units = {"d": 1, "w": 7}
+        n, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "d")
+        if not n.isdigit() or int(n) < 1:
+            raise InvalidInput(f"--window {args.window!r}: give days, e.g. 30, 30d or 4w")
+        return int(n) * units[unit]
+    return int(settings.get(db, "campaign.conversion_days"))
+
+
+def results(db: Db, cs: list[campaigns.Campaign], days: int) -> list[Results]:
+    ids = [c.id for c in cs]
+    ledger, skipped = store.ledger(db, ids), store.skip_reasons(db, ids)
+    mail, opted, ads = (
+        store.mail_outcomes(db, ids),
+        store.opted_out_after(db, ids),
+        store.ad_stats(db, ids),
+    )
+    out = {c.id: Results(c, ledger.get(c.id, {}), skipped.get(c.id, {}), mail.get(c.id, {}),
+                         opted.get(c.id, 0), ads=ads.get(c.id, {})) for c in cs}  # fmt: skip
+    converted: dict[int, set[int]] = {}
+    for rows, kind in ((store.order_conversions(db, ids, days), "orders"),
+                       (store.deal_conversions(db, ids, days), "deals")):  # fmt: skip
+        for cid, rid, currency, minor in rows:
+            r = out[cid]
+            converted.setdefault(cid, set()).add(rid)
+            setattr(r, kind, getattr(r, kind) + 1)
+            if currency and minor is not None:
+                r.revenue[currency] = r.revenue.get(currency, 0) + minor
+    for cid, rids in converted.items():
+        out[cid].converted = len(rids)
+    return [out[c.id] for c in cs]
+
+
+def _ad_figures(r: Results) -> dict:
+    a = r.ads
+    if not a:
+        return {}
+    conv = a.get("conversions")
+    per = None
+    if conv:
+        per = {
+            cur: minor // conv if minor % conv == 0 else round(minor / conv)
+            for cur, minor in a["cost"].items()
+        }
+    return {
+        "impressions": a.get("impressions"), "clicks": a.get("clicks"),
+        "ctr": pct(a.get("clicks") or 0, a.get("impressions") or 0),
+        "ad_conversions": conv, "conversion_rate": pct(conv or 0, a.get("clicks") or 0),
+        "cost": amounts(a["cost"]) or None, "cost_per_conversion": amounts(per) if per else None,
+    }  # fmt: skip
+
+
+def campaign(db: Db, args: ReportArgs) -> Report:
+    """One campaign's results, one metric per row (``crm report campaign NAME``)."""
+    if len(args.filters) != 1:
+        raise InvalidInput("name one campaign: crm report campaign NAME")
+    c = campaigns.get(db, args.filters[0])
+    days = window_days(db, args)
+    r = results(db, [c], days)[0]
+    led, sent = r.ledger, r.sent
+    planned = led.get("planned", 0)
+    rows: list[dict] = []
+
+    def row(metric: str, count=None, of: int | None = None, amount=None, note: str = ""):
+        rows.append({"metric": metric, "count": count,
+                     "pct": pct(count, of) if count is not None and of is not None else None,
+                     "amount": amount, "note": note})  # fmt: skip
+
+    row("planned", planned, note="people in the frozen list" if c.frozen_at else "not sent yet")
+    for reason, n in r.skipped.items():
+        row(f"skipped: {reason.replace('_', ' ')}", n, planned)
+    row(
+        "sent",
+        sent,
+        planned,
+        note={"call": "calls listed", "letter": "letters exported"}.get(c.channel, ""),
+    )
+    for key, label in (("pending", "not yet sent"), ("sending", "in doubt or sending"),
+                       ("retry", "failed temporarily (retried)"),
+                       ("rejected", "rejected by the server")):  # fmt: skip
+        if led.get(key):
+            row(label, led[key], planned)
+    if c.channel == "email":
+        row("bounced", r.bounced(), sent, note="hard bounces (DSN)")
+        if r.mail.get("deferral"):
+            row("deferred", r.mail["deferral"], sent, note="soft bounces")
+        row("complained", r.complained(), sent)
+        row("replied", r.mail.get("reply", 0), sent)
+        if r.mail.get("auto_reply"):
+            row("auto-replied", r.mail["auto_reply"], sent, note="not counted as replies")
+    row("opted out", r.opted_out, sent, note="after their message")
+    row("converted", r.converted, sent, note=f"order or won deal within {days} days")
+    row("orders", r.orders, note="paid, within the window")
+    row("won deals", r.deals, note="within the window")
+    row("revenue", amount=amounts(r.revenue) or None)
+    ad = _ad_figures(r)
+    if ad:
+        row("cost", amount=ad["cost"])
+        row("impressions", ad["impressions"])
+        row("clicks", ad["clicks"], ad["impressions"], note="the % is the CTR")
+        row("conversions (reported)", ad["ad_conversions"], ad["clicks"],
+            note="the % is the conversion rate")  # fmt: skip
+        row("cost per conversion", amount=ad["cost_per_conversion"])
+    cols = [Col("metric", "metric"), Col("count", "count", "int"), Col("pct", "%", "pct"),
+            Col("amount", "amount", "money"), Col("note", "note")]  # fmt: skip
+    notes = []
+    if c.channel == "email" and not r.mail and sent:
+        notes.append("no imported mail matches this campaign yet: bounces and replies come "
+                     "from crm import mail")  # fmt: skip
+    return Report("campaign", f"Campaign {c.name} ({c.channel}, {c.status})", cols, rows,
+                  filters=args.filters, notes=notes)  # fmt: skip
+
+
+def campaigns_side_by_side(db: Db, args: ReportArgs) -> Report:
+    """Every campaign side by side (``crm report campaigns``), newest first."""
+    days = window_days(db, args)
+    period = args.resolve_period(None)
+    cs = [campaigns.get(db, str(o["id"])) for o in campaigns.overview(db)]
+    if period is not None:
+        start, end = period.db()
+        cs = [c for c in cs if start <= (c.frozen_at or c.created_at) < end]
+    rows = []
+    for r in reversed(results(db, cs, days)):
+        c, sent = r.campaign, r.sent
+        ad = _ad_figures(r)
+        rows.append({
+            "campaign": c.name, "channel": c.channel, "status": c.status,
+            "sent_at": r.ledger.get("first_sent_at"), "planned": r.ledger.get("planned", 0),
+            "sent": sent, "bounced": r.bounced(), "bounce_rate": pct(r.bounced(), sent),
+            "complained": r.complained(), "complaint_rate": pct(r.complained(), sent),
+            "opted_out": r.opted_out, "replied": r.mail.get("reply", 0),
+            "reply_rate": pct(r.mail.get("reply", 0), sent), "converted": r.converted,
+            "conversion_rate": pct(r.converted, sent), "revenue": amounts(r.revenue) or None,
+            "cost": ad.get("cost"), "ctr": ad.get("ctr"),
+            "cost_per_conversion": ad.get("cost_per_conversion"),
+        })  # fmt: skip
+    cols = [Col("campaign", "campaign"), Col("channel", "channel"), Col("sent", "sent", "int"),
+            Col("bounce_rate", "bounce %", "pct"), Col("complaint_rate", "complaint %", "pct"),
+            Col("opted_out", "opted out", "int"), Col("reply_rate", "reply %", "pct"),
+            Col("converted", "converted", "int"), Col("conversion_rate", "conv %", "pct"),
+            Col("revenue", "revenue", "money"), Col("cost", "cost", "money"),
+            Col("ctr", "CTR %", "pct")]  # fmt: skip
+    return Report("campaigns", f"Campaigns (conversions within {days} days)", cols, rows,
+                  period=period, filters=args.filters,
+                  chart=Chart("campaign", (("sent", "sent"), ("replied", "replied"),
+                                           ("converted", "converted"))))  # fmt: skip
