@@ -12,6 +12,8 @@ from email.policy import default as default_policy
 
 import pytest
 from conftest import free_port
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 class Server:
@@ -192,6 +194,7 @@ def test_temporary_failures_retry_permanent_ones_do_not(crm, configured, server)
     res = json.loads(first.stdout)
     assert (res["sent"], res["failed"], res["retry"]) == (1, 1, 1)
     st = crm.json("campaign", "status", "c")
+    assert (st["sent"], st["failed"], st["retry"], st["pending"]) == (1, 1, 1, 1)
     errors = {r["email"]: (r["error_kind"], r["error"]) for r in st["failed_recipients"]}
     assert errors["perm@example.com"][0] == "permanent" and "550" in errors["perm@example.com"][1]
     assert errors["temp@example.com"][0] == "temporary" and "451" in errors["temp@example.com"][1]
@@ -428,3 +431,16 @@ def test_rate(text, seconds):
     from crm_cli.domain.campaigns import parse_rate
 
     assert parse_rate(text) == pytest.approx(seconds)
+
+
+@given(st.text(max_size=30))
+def test_rate_parser_answers_or_refuses_cleanly(text):
+    from crm_cli.domain.campaigns import parse_rate
+    from crm_cli.errors import InvalidInput
+
+    try:
+        seconds = parse_rate(text)
+    except InvalidInput as e:
+        assert "--rate" in str(e)
+    else:
+        assert seconds is not None and seconds > 0

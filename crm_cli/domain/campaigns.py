@@ -534,7 +534,6 @@ def status(db: Db, ref: str, *, limit: int = 50) -> dict[str, Any]:
             {**r, "alive": r["id"] in live} for r in store.runs(db, c.id)
         ],
     }  # fmt: skip
-    out["failed"] -= out["retry"]
     return out
 
 
