@@ -88,12 +88,15 @@ def _open_source(db, opts):
 class _progress:
     """A rich progress counter on stderr at a terminal; nothing when piped."""
 
+    def __init__(self, unit: str = "rows"):
+        self.unit = unit
+
     def __enter__(self):
         if not sys.stderr.isatty():
             return None
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.p = Progress(SpinnerColumn(), TextColumn("{task.completed} rows"),
+        self.p = Progress(SpinnerColumn(), TextColumn("{task.completed} " + self.unit),
                           TimeElapsedColumn(), transient=True)  # fmt: skip
         self.p.__enter__()
         task = self.p.add_task("import", total=None)
@@ -239,6 +242,132 @@ for _kind, _doc in [
     ),
 ]:
     app.command(_kind)(_make(_kind, _doc))
+
+
+@app.command("mail")
+def mail_cmd(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help=".eml files, mbox files, Maildir folders, or folders holding them.",
+            metavar="PATH...",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, _opt("--dry-run", help="Read and count everything; write nothing.")
+    ] = False,
+    create_contacts: Annotated[
+        bool,
+        _opt(
+            "--create-contacts",
+            help="Make unknown correspondents leads (default: list them in the summary).",
+        ),
+    ] = False,
+    own: Annotated[
+        list[str] | None,
+        _opt(
+            "--own",
+            help="Your own address (or @domain): mail from it is outgoing. Repeatable;"
+            " adds to mail.own_addresses and the team's emails.",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    rejects: Annotated[
+        str | None,
+        _opt(
+            "--rejects",
+            help="File listing unreadable messages (default: PATH.rejects.csv here).",
+            metavar="FILE",
+        ),
+    ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            max=10000,
+            help="Messages per commit (default 500): other writers wait one batch at most.",
+        ),
+    ] = 500,  # fmt: skip
+    json_: JsonOpt = False,
+):
+    """Import email (.eml, mbox, Maildir): each message on the timelines of the known contacts in
+    it, threaded; bounces, complaints and auto-replies recognised; twice imports nothing new."""
+    from crm_cli.domain import import_mail, imports
+    from crm_cli.io import mail_in
+
+    opts = imports.Options(
+        kind="mail", path=paths[0], dry_run=dry_run, rejects=rejects, batch=batch,
+        extra={"paths": list(paths), "own": list(own or []), "create_contacts": create_contacts},
+    )  # fmt: skip
+    imports.check_options(opts)
+    db = open_db(ctx)
+    source = mail_in.open_source(paths, opts)
+    with _progress("messages") as tick:
+        res = imports.run(db, opts, source, progress=tick)
+    import_mail.complete(res, source.extra["walk"])
+    if json_:
+        print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
+    _mail_summary(res, paths)
+    if res.rejected:
+        done = res.created + res.updated + res.unchanged
+        raise typer.Exit(EXIT_PARTIAL if done else EXIT_USER)
+
+
+def _mail_summary(res, paths: list[str], top: int = 10) -> None:
+    """The mail import's summary, for people, on stderr."""
+    from crm_cli.commands._output import note
+
+    d = res.details
+    where = paths[0] if len(paths) == 1 else f"{len(paths)} paths"
+    lead = "dry run: " if res.dry_run else ""
+    note(
+        f"{lead}mail from {where}: {res.rows} messages read: {d['imported']} imported"
+        f" ({d['logged']} on timelines), {d['already']} already there, {d['no_contact']} with"
+        f" no known contact, {d['mail_system']} other mail-system messages,"
+        f" {res.rejected} unreadable" + (" (nothing was written)" if res.dry_run else "")
+    )
+    b = d["bounces"]
+    note(
+        f"  bounces: {b['hard']} hard, {b['soft']} soft ({d['addresses_bounced']} addresses"
+        f" marked bounced, {d['addresses_deferred']} deferred); complaints: {d['complaints']}"
+        f" ({d['opted_out']} contacts opted out); auto-replies: {d['auto_replies']};"
+        f" read receipts: {d['read_receipts']}; replies to campaigns: {d['campaign_replies']}"
+    )
+    other = {k: v for k, v in d["dates"].items() if k != "header" and v}
+    if other:
+        said = {"received": "a Received header", "mbox": "the mbox separator",
+                "mtime": "the file's time", "import": "the import's time (no date at all)"}  # fmt: skip
+        note("  dated by " + "; ".join(f"{said[k]}: {v}" for k, v in other.items())
+             + " (no readable Date header)")  # fmt: skip
+    if not d["own_addresses"]:
+        note("  no own addresses known (mail.own_addresses, --own, team members' emails):"
+             " every message counts as incoming")  # fmt: skip
+    if d["contacts_created"]:
+        note(f"  {len(d['contacts_created'])} leads created from unknown correspondents")
+    unknown = d["unknown"]
+    if unknown:
+        shown = ", ".join(f"{a} ({n})" for a, n in list(unknown.items())[:top])
+        more = f", … and {len(unknown) - top} more (--json lists all)" if len(unknown) > top else ""
+        hint = "" if d["contacts_created"] else "; --create-contacts makes them leads"
+        note(f"  unknown correspondents ({len(unknown)}{hint}): {shown}{more}")
+    for p in d["unreadable"][:top]:
+        note(f"  unreadable: {p['where']}: {p['reason']}")
+    if len(d["unreadable"]) > top:
+        note(f"  … and {len(d['unreadable']) - top} more unreadable (--json lists all)")
+    if d["not_mail"]:
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in d["not_mail"][:top])
+        note(f"  skipped {len(d['not_mail'])} files that are not mail: {names}")
+    tail = []
+    if res.rejects_path:
+        tail.append(f"unreadable ones listed in {res.rejects_path}")
+    if res.import_id is not None and res.set_id is not None:
+        tail.append(f"import {res.import_id} (crm import revert {res.import_id} undoes it)")
+    elif res.import_id is not None:
+        tail.append(f"import {res.import_id} changed nothing")
+    if tail:
+        note("  " + "; ".join(tail))
 
 
 @app.command("list")

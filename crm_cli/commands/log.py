@@ -98,7 +98,8 @@ def timeline_cmd(
     ref: Annotated[
         str,
         typer.Argument(
-            help='Whose timeline: a contact selector, contact:12, org:"Acme SL", deal:7, ticket:3, or all.'
+            help='Whose timeline: a contact selector, contact:12, org:"Acme SL", deal:7, ticket:3,'
+            " all, or thread:ID (the email conversation of activity ID, oldest first)."
         ),
     ],
     filters: filter_args("kind:call 'at>-7d' direction:in 'subject~renov' actor:maria") = None,
@@ -107,12 +108,23 @@ def timeline_cmd(
     csv_: CsvOpt = False,
     limit: LimitOpt = None,
 ):
-    """Show everything that happened with a contact, organization or deal, newest first."""
-    from crm_cli.commands._output import emit_list, fmt_choice
+    """Show everything that happened with a contact, organization or deal, newest first;
+    imported email conversations are grouped, each one oldest first."""
+    from crm_cli.commands._output import fmt_choice
     from crm_cli.domain import selectors
 
     fmt = fmt_choice(json_, ndjson, csv_)
     db = open_db(ctx, must_exist=True)
+    kind, sep, rest = ref.strip().partition(":")
+    if sep and kind.lower() == "thread":
+        aid = selectors.as_id(rest.strip())
+        if aid is None:
+            from crm_cli.errors import InvalidInput
+
+            raise InvalidInput(f"thread:ID takes an activity id, not '{rest.strip()}'")
+        rows = [a.to_dict() for a in activities.thread(db, aid, filters, limit=limit)]
+        _emit_timeline(rows, fmt, grouped=False)
+        return
     target = None if ref.strip().lower() == "all" else selectors.reference(db, ref)
     if target is not None and target[0] in ("users", "orders"):
         from crm_cli.errors import InvalidInput
@@ -125,6 +137,12 @@ def timeline_cmd(
 
         raise NotFound(f"no {target[0][:-1]} with id {target[1]}")
     rows = [a.to_dict() for a in activities.timeline(db, target, filters, limit=limit)]
+    _emit_timeline(rows, fmt, grouped=True)
+
+
+def _emit_timeline(rows: list[dict], fmt: str, *, grouped: bool) -> None:
+    from crm_cli.commands._output import emit_list
+
     if fmt == "table":
         from crm_cli.commands._output import local_time
 
@@ -132,4 +150,33 @@ def timeline_cmd(
             r["when"] = local_time(r["occurred_at"])
             r["with"] = ", ".join(c["name"] for c in r["contacts"]) or r["org"] or ""
             r["subject"] = r["subject"] or (r["body"] or "")[:60]
+        rows = _threads(rows) if grouped else _replies(rows)
     emit_list(rows, TIMELINE_COLUMNS, fmt, keys=activities.JSON_KEYS)
+
+
+def _threads(rows: list[dict]) -> list[dict]:
+    """Table rows with the messages of one email thread together: where its newest message
+    is in the (newest first) timeline, oldest first, the replies marked '↳'."""
+    groups: dict[str, list[dict]] = {}
+    order: list[list[dict]] = []
+    for r in rows:
+        key = r.get("thread_key")
+        if key is None:
+            order.append([r])
+        elif key in groups:
+            groups[key].append(r)
+        else:
+            groups[key] = [r]
+            order.append(groups[key])
+    out: list[dict] = []
+    for group in order:
+        out += _replies(sorted(group, key=lambda r: (r["occurred_at"], r["id"])))
+    return out
+
+
+def _replies(rows: list[dict]) -> list[dict]:
+    """A thread's rows, oldest first: the first as it is, the rest marked as replies."""
+    for i, r in enumerate(rows):
+        if i and r.get("thread_key"):
+            r["subject"] = f"↳ {r['subject'] or ''}"
+    return rows

@@ -41,6 +41,8 @@ class Activity:
     actor: str | None
     created_at: str
     updated_at: str
+    thread_key: str | None = None  # imported mail: the Message-ID of its thread's root
+    message_id: str | None = None  # imported mail: its own Message-ID (or content key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,12 +67,15 @@ class Activity:
             "actor": self.actor,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "thread_key": self.thread_key,
+            "message_id": self.message_id,
         }
 
 
 JSON_KEYS = ("id", "kind", "occurred_at", "direction", "subject", "body", "outcome",
              "duration_seconds", "duration", "channel", "contacts", "contact_ids", "org_id", "org",
-             "deal_id", "deal", "ticket_id", "actor_id", "actor", "created_at", "updated_at")  # fmt: skip
+             "deal_id", "deal", "ticket_id", "actor_id", "actor", "created_at", "updated_at",
+             "thread_key", "message_id")  # fmt: skip
 
 
 def format_duration(seconds: int | None) -> str | None:
@@ -84,7 +89,11 @@ def format_duration(seconds: int | None) -> str | None:
 
 
 def load(db: Db, rows: list[dict]) -> list[Activity]:
+    from crm_cli.storage import mail as mail_store
+
     people = store.participants_of(db, [r["id"] for r in rows])
+    emails = [r["id"] for r in rows if r["kind"] == "email"]
+    threads = mail_store.threads_of_activities(db, emails) if emails else {}
     return [
         Activity(
             id=r["id"],
@@ -106,6 +115,8 @@ def load(db: Db, rows: list[dict]) -> list[Activity]:
             actor=r["actor"],
             created_at=r["created_at"],
             updated_at=r["updated_at"],
+            thread_key=threads.get(r["id"], (None, None))[0],
+            message_id=threads.get(r["id"], (None, None))[1],
         )  # fmt: skip
         for r in rows
     ]
@@ -127,6 +138,42 @@ def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | Non
     return v
 
 
+def new_row(
+    tx: Transaction,
+    kind: str,
+    *,
+    org_id: int | None = None,
+    deal_id: int | None = None,
+    ticket_id: int | None = None,
+    direction: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    outcome: str | None = None,
+    duration_seconds: int | None = None,
+    occurred_at: str | None = None,
+    channel: str | None = None,
+) -> dict:
+    """An activity row, validated, for ``write`` or a bulk insert (``tx.insert_many``)."""
+    if kind not in ALL_KINDS:
+        raise InvalidInput(f"activity kind must be one of {', '.join(KINDS)}, not '{kind}'")
+    return {
+        "kind": kind,
+        "direction": _choice(direction, DIRECTIONS, "direction"),
+        "subject": validate.text(subject),
+        "body": validate.body(body),
+        "outcome": validate.text(outcome),
+        "duration_seconds": duration_seconds,
+        "occurred_at": occurred_at or tx.at,
+        "channel": validate.text(channel),
+        "org_id": org_id,
+        "deal_id": deal_id,
+        "ticket_id": ticket_id,
+        "actor_id": tx.actor_id,
+        "created_at": tx.at,
+        "updated_at": tx.at,
+    }
+
+
 def write(
     db: Db,
     tx: Transaction,
@@ -145,28 +192,11 @@ def write(
     channel: str | None = None,
 ) -> int:
     """Insert an activity and its participants inside an open transaction; return its id."""
-    if kind not in ALL_KINDS:
-        raise InvalidInput(f"activity kind must be one of {', '.join(KINDS)}, not '{kind}'")
-    at = occurred_at or tx.at
-    aid = tx.insert(
-        "activities",
-        {
-            "kind": kind,
-            "direction": _choice(direction, DIRECTIONS, "direction"),
-            "subject": validate.text(subject),
-            "body": validate.body(body),
-            "outcome": validate.text(outcome),
-            "duration_seconds": duration_seconds,
-            "occurred_at": at,
-            "channel": validate.text(channel),
-            "org_id": org_id,
-            "deal_id": deal_id,
-            "ticket_id": ticket_id,
-            "actor_id": tx.actor_id,
-            "created_at": tx.at,
-            "updated_at": tx.at,
-        },
-    )
+    row = new_row(tx, kind, org_id=org_id, deal_id=deal_id, ticket_id=ticket_id,
+                  direction=direction, subject=subject, body=body, outcome=outcome,
+                  duration_seconds=duration_seconds, occurred_at=occurred_at, channel=channel)  # fmt: skip
+    at = row["occurred_at"]
+    aid = tx.insert("activities", row)
     for cid in dict.fromkeys(contact_ids):
         tx.insert(
             "activity_participants", {"activity_id": aid, "contact_id": cid, "occurred_at": at}
@@ -247,6 +277,21 @@ def timeline(
     """Activities on a record's timeline, newest first, matching the filters."""
     where, params = filter_sql(filter_args)
     return load(db, store.timeline(db, target, where, params, limit=limit))
+
+
+def thread(
+    db: Db, activity_id: int, filter_args: list[str] | None = None, *, limit=None
+) -> list[Activity]:
+    """The email conversation an imported message belongs to, oldest first."""
+    from crm_cli.storage import mail as mail_store
+
+    key = mail_store.thread_of_activity(db, activity_id)
+    if key is None:
+        if not store.exists(db, activity_id):
+            raise NotFound(f"no activity with id {activity_id}")
+        raise InvalidInput(f"activity {activity_id} is not an imported email: it has no thread")
+    where, params = filter_sql(filter_args)
+    return load(db, store.thread(db, key, where, params, limit=limit))
 
 
 def filter_sql(filter_args: list[str] | None) -> tuple[str, list]:

@@ -40,6 +40,7 @@ KIND_WRITERS: dict[str, str] = {
     "activities": "crm_cli.domain.import_activities",
     "users": "crm_cli.domain.import_users",
     "visits": "crm_cli.domain.import_visits",
+    "mail": "crm_cli.domain.import_mail",
 }
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
 ON_DUPLICATE = ("update", "merge", "skip", "create")
@@ -99,15 +100,19 @@ class Result:
     rejects_path: str | None = None
     dry_run: bool = False
     sample: list[tuple[int, str]] = field(default_factory=list)  # first rejects: (line, reason)
+    details: dict[str, Any] = field(default_factory=dict)  # a kind writer's own counts (mail)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "import_id": self.import_id, "set_id": self.set_id, "kind": self.kind,
             "source": self.source, "format": self.fmt, "system": self.system,
             "preset": self.preset, "rows": self.rows, "created": self.created,
             "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
             "rejects_path": self.rejects_path, "dry_run": self.dry_run,
         }  # fmt: skip
+        if self.details:
+            out[self.kind] = self.details
+        return out
 
 
 class _DryRun(BaseException):
@@ -134,6 +139,8 @@ class Source:
     # deals: another tool's record mapped like CSV columns; an earlier accounts file's names
     map_record: Callable[[dict[str, str], str], dict] | None = None
     account_names: Callable[[str], dict[str, str]] | None = None
+    name: str | None = None  # what the import records as its source (mail: several paths)
+    extra: dict[str, Any] = field(default_factory=dict)  # a reader's own facts (mail: the walk)
 
 
 def _write_attached(
@@ -598,8 +605,8 @@ def run(
     system = opts.system or source.system or source.preset or f"file:{path.name}"
     opts.system = system
     rejects_path = Path(opts.rejects) if opts.rejects else Path.cwd() / f"{path.name}.rejects.csv"
-    res = Result(None, None, opts.kind, str(path.resolve()), fmt, system, preset=source.preset,
-                 dry_run=opts.dry_run)  # fmt: skip
+    res = Result(None, None, opts.kind, source.name or str(path.resolve()), fmt, system,
+                 preset=source.preset, dry_run=opts.dry_run)  # fmt: skip
     rejects = _Rejects(rejects_path, source.header, source.delimiter, not opts.dry_run)
 
     def reject(item: Item, reason: str) -> None:

@@ -114,6 +114,17 @@ def timeline(
     return fetch_all(db, sql, [rid, *params, lim])
 
 
+def thread(
+    db: Db, thread_key: str, where: str = "1", params: list | tuple = (), *,
+    limit: int | None = None,
+) -> list[dict]:  # fmt: skip
+    """The activities imported from the messages of one mail thread, oldest first."""
+    sql = f"""SELECT {_COLUMNS} FROM mail_messages m JOIN activities a ON a.id = m.activity_id
+              {_JOINS} WHERE m.thread_key = ? AND {where}
+              ORDER BY a.occurred_at, a.id LIMIT ?"""
+    return fetch_all(db, sql, [thread_key, *params, -1 if limit is None else limit])
+
+
 def participant_rows(db: Db, activity_id: int) -> list[dict]:
     return fetch_all(
         db, "SELECT * FROM activity_participants WHERE activity_id = ? ORDER BY id", (activity_id,)
