@@ -167,3 +167,44 @@ def test_campaign_alerts(crm, sent):
 def test_report_errors(crm, sent):
     crm.fails("report", "campaign", "nope", code=3)
     crm.fails("report", "campaign", "spring", "--window", "soon", code=1)
+
+
+def test_import_campaign_stats_from_ad_exports(crm, isolated):
+    crm("campaign", "add", "banner", "--channel", "ad")
+    google = isolated / "google.csv"
+    google.write_text(
+        "Day,Campaign,Currency code,Cost,Impr.,Clicks,Conversions\n"
+        '2026-03-01,Spring,EUR,"1,200.00","40,000",600,9.0\n'
+        "2026-03-02,Spring,EUR,80.00,20000,300,6\n"
+        "2026-03-03,Spring,EUR,lots,1,1,1\n",
+        encoding="utf-8",
+    )
+    rejects = isolated / "rejects.csv"
+    first = crm("import", "campaign-stats", str(google), "--campaign", "banner", "--json",
+                "--rejects", str(rejects), ok=False)  # fmt: skip
+    assert first.exit_code == 11  # one bad row, the rest imported
+    assert json.loads(first.stdout)["created"] == 2
+    assert "cannot read 'lots' as an amount" in rejects.read_text()
+    # The same file again changes nothing; a restated day is updated.
+    again = json.loads(crm("import", "campaign-stats", str(google), "--campaign", "banner",
+                           "--json", "--rejects", str(rejects), ok=False).stdout)  # fmt: skip
+    assert (again["created"], again["unchanged"]) == (0, 2)
+    meta = isolated / "meta.csv"
+    meta.write_text(
+        "Reporting starts,Ad set name,Amount spent (EUR),Impressions,Link clicks,Results\n"
+        "2026-03-02,,80.00,20000,300,7\n"
+        "2026-03-04,Lookalike,20.5,1000,10,0\n",
+        encoding="utf-8",
+    )
+    res = crm.json("import", "campaign-stats", str(meta), "--campaign", "banner")
+    assert (res["created"], res["updated"]) == (1, 1)
+    rows = {r["metric"]: r for r in crm.json("report", "campaign", "banner")["rows"]}
+    assert rows["cost"]["amount"] == {"EUR": "1300.50"}
+    assert (rows["impressions"]["count"], rows["clicks"]["count"]) == (61000, 910)
+    assert rows["conversions (reported)"]["count"] == 16
+    assert rows["cost per conversion"]["amount"] == {"EUR": "81.28"}
+    imports = crm.json("import", "list")
+    crm("import", "revert", str(imports[0]["id"]))
+    rows = {r["metric"]: r for r in crm.json("report", "campaign", "banner")["rows"]}
+    assert rows["conversions (reported)"]["count"] == 15  # the restated day is as before
+    crm.fails("import", "campaign-stats", str(meta), "--campaign", "nope", code=3)

@@ -244,6 +244,47 @@ for _kind, _doc in [
     app.command(_kind)(_make(_kind, _doc))
 
 
+@app.command("campaign-stats")
+def campaign_stats_cmd(
+    ctx: typer.Context,
+    file: FileArg,
+    campaign: Annotated[
+        str, _opt("--campaign", help="The campaign the figures belong to.", metavar="NAME")
+    ],
+    fmt: Annotated[
+        str | None, _opt("--format", help="csv, json or ndjson (default: detected).")
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        _opt("--map", help="Map a column: 'Column Name=field'. Repeatable.", metavar="COL=FIELD"),
+    ] = None,
+    encoding: Annotated[
+        str | None, _opt("--encoding", help="Text encoding (default: detected).")
+    ] = None,
+    delimiter: Annotated[
+        str | None, _opt("--delimiter", help="CSV delimiter (default: sniffed).")
+    ] = None,
+    dry_run: Annotated[
+        bool, _opt("--dry-run", help="Validate and count everything; write nothing.")
+    ] = False,
+    rejects: Annotated[
+        str | None,
+        _opt("--rejects", help="Reject file (default: FILE.rejects.csv here).", metavar="PATH"),
+    ] = None,
+    json_: JsonOpt = False,
+):
+    """Import an ad or social campaign's daily cost, impressions, clicks and conversions
+    (CSV or NDJSON, e.g. a Google Ads or Meta export); a restated day is updated."""
+    from crm_cli.domain import campaigns
+
+    campaigns.get(open_db(ctx, must_exist=True), campaign)  # unknown: exit 3 before reading
+    _run(
+        ctx, "campaign-stats", file, map_=map_, map_file=None, json_=json_, fmt=fmt,
+        encoding=encoding, delimiter=delimiter, dry_run=dry_run, rejects=rejects,
+        extra={"campaign": campaign},
+    )  # fmt: skip
+
+
 @app.command("mail")
 def mail_cmd(
     ctx: typer.Context,

@@ -41,6 +41,7 @@ KIND_WRITERS: dict[str, str] = {
     "users": "crm_cli.domain.import_users",
     "visits": "crm_cli.domain.import_visits",
     "mail": "crm_cli.domain.import_mail",
+    "campaign-stats": "crm_cli.domain.import_campaign_stats",
 }
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
 ON_DUPLICATE = ("update", "merge", "skip", "create")

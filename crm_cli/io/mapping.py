@@ -38,6 +38,7 @@ _USER = (
     "name first_name last_name title emails phones street city region postal_code country "
     "birthday manager_ref external_id"
 )
+_CAMPAIGN_STATS = "date cost currency impressions clicks conversions label"
 _VISIT = (
     "emails visitor_id at landing_page referrer utm_source utm_medium utm_campaign pages "
     "external_id"
@@ -50,6 +51,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "order_lines": frozenset(_ORDER.split()),
     "users": frozenset(_USER.split()),
     "visits": frozenset(_VISIT.split()),
+    "campaign-stats": frozenset(_CAMPAIGN_STATS.split()),
 }
 LIST_FIELDS = frozenset({"emails", "phones", "tags"})
 IGNORE = "-"
@@ -406,7 +408,12 @@ _COMMON = {
     "lost_reason": "lostreason reasonlost",
     "contact": "contact contactemail customer customerid customeremail",
     "number": "number ordernumber orderno invoicenumber invoiceno orderid",
-    "date": "date orderdate invoicedate",
+    "date": "date orderdate invoicedate day reportingstarts",
+    "cost": "cost spend amountspent amountspenteur amountspentusd amountspentgbp totalcost",
+    "impressions": "impressions impr",
+    "clicks": "clicks linkclicks clicksall",
+    "conversions": "conversions results purchases conv",
+    "label": "label adgroup adset adsetname adname ad adgroupname",
     "total": "total ordertotal",
     "sku": "sku productcode stockcode",
     "description": "description product productname item",

@@ -114,8 +114,6 @@ def campaign(db: Db, args: ReportArgs) -> Report:
     c = campaigns.get(db, args.filters[0])
     days = window_days(db, args)
     r = results(db, [c], days)[0]
-    led, sent = r.ledger, r.sent
-    planned = led.get("planned", 0)
     rows: list[dict] = []
 
     def row(metric: str, count=None, of: int | None = None, amount=None, note: str = ""):
@@ -123,6 +121,32 @@ def campaign(db: Db, args: ReportArgs) -> Report:
                      "pct": pct(count, of) if count is not None and of is not None else None,
                      "amount": amount, "note": note})  # fmt: skip
 
+    sent_here = c.channel in campaigns.SENT_CHANNELS
+    if sent_here:
+        _reach_rows(row, c, r, days)
+    ad = _ad_figures(r)
+    if ad:
+        row("cost", amount=ad["cost"])
+        row("impressions", ad["impressions"])
+        row("clicks", ad["clicks"], ad["impressions"], note="the % is the CTR")
+        row("conversions (reported)", ad["ad_conversions"], ad["clicks"],
+            note="the % is the conversion rate")  # fmt: skip
+        row("cost per conversion", amount=ad["cost_per_conversion"])
+    elif not sent_here:
+        row("cost", note="no figures yet: crm import campaign-stats FILE --campaign NAME")
+    cols = [Col("metric", "metric"), Col("count", "count", "int"), Col("pct", "%", "pct"),
+            Col("amount", "amount", "money"), Col("note", "note")]  # fmt: skip
+    notes = []
+    if c.channel == "email" and not r.mail and r.sent:
+        notes.append("no imported mail matches this campaign yet: bounces and replies come "
+                     "from crm import mail")  # fmt: skip
+    return Report("campaign", f"Campaign {c.name} ({c.channel}, {c.status})", cols, rows,
+                  filters=args.filters, notes=notes)  # fmt: skip
+
+
+def _reach_rows(row, c: campaigns.Campaign, r: Results, days: int) -> None:
+    led, sent = r.ledger, r.sent
+    planned = led.get("planned", 0)
     row("planned", planned, note="people in the frozen list" if c.frozen_at else "not sent yet")
     for reason, n in r.skipped.items():
         row(f"skipped: {reason.replace('_', ' ')}", n, planned)
@@ -150,22 +174,6 @@ def campaign(db: Db, args: ReportArgs) -> Report:
     row("orders", r.orders, note="paid, within the window")
     row("won deals", r.deals, note="within the window")
     row("revenue", amount=amounts(r.revenue) or None)
-    ad = _ad_figures(r)
-    if ad:
-        row("cost", amount=ad["cost"])
-        row("impressions", ad["impressions"])
-        row("clicks", ad["clicks"], ad["impressions"], note="the % is the CTR")
-        row("conversions (reported)", ad["ad_conversions"], ad["clicks"],
-            note="the % is the conversion rate")  # fmt: skip
-        row("cost per conversion", amount=ad["cost_per_conversion"])
-    cols = [Col("metric", "metric"), Col("count", "count", "int"), Col("pct", "%", "pct"),
-            Col("amount", "amount", "money"), Col("note", "note")]  # fmt: skip
-    notes = []
-    if c.channel == "email" and not r.mail and sent:
-        notes.append("no imported mail matches this campaign yet: bounces and replies come "
-                     "from crm import mail")  # fmt: skip
-    return Report("campaign", f"Campaign {c.name} ({c.channel}, {c.status})", cols, rows,
-                  filters=args.filters, notes=notes)  # fmt: skip
 
 
 def campaigns_side_by_side(db: Db, args: ReportArgs) -> Report:
