@@ -5,7 +5,8 @@ The recipient list is frozen when a send first starts (one ``campaign_recipients
 per person of the segment, skipped ones with their reason), so a run after an
 interruption works through the same people even when the segment has changed since.
 
-Each email recipient is marked *sending* in a committed write before its SMTP
+Each email recipient is marked *sending* in a committed write (synced to disk: a power cut
+cannot undo it) before its SMTP
 transaction begins and *sent* after the server accepts it. A kill between the two leaves
 the row *sending*: when no live run holds it, it is *in doubt* -- it may or may not have
 arrived. In-doubt rows are never sent again by themselves; ``crm campaign status`` lists
@@ -29,7 +30,7 @@ from crm_cli import config
 from crm_cli.domain import validate
 from crm_cli.errors import Conflict, InvalidInput, NotFound
 from crm_cli.storage import campaigns as store
-from crm_cli.storage.db import Db, Transaction, transaction
+from crm_cli.storage.db import Db, Transaction, durable_commits, transaction
 
 CHANNELS = ("email", "call", "letter", "ad", "social")
 SENT_CHANNELS = ("email", "call", "letter")  # the channels `crm campaign send` delivers
@@ -593,7 +594,10 @@ def send(
     if transport is None:
         raise InvalidInput("nothing to send with: give --smtp or --outbox DIR")
 
-    with transaction(db, f"campaign send {c.name}"[:120], undoable=False) as tx:
+    with (
+        durable_commits(db),
+        transaction(db, f"campaign send {c.name}"[:120], undoable=False) as tx,
+    ):
         run_id = res.run_id = _claim_run(db, tx, c, transport.via)
         if c.frozen_at is None:
             planned = _plan(db, c)

@@ -182,6 +182,22 @@ def open_db(path: str | os.PathLike | None = None, *, must_exist: bool = False) 
     return Db(conn, p)
 
 
+@contextmanager
+def durable_commits(db: Db) -> Iterator[None]:
+    """Every commit inside reaches the disk before it returns (``synchronous = FULL``).
+
+    The default (NORMAL, in WAL mode) survives a killed process but may lose the last
+    commits to a power cut. A record that something is about to happen outside the
+    database -- a campaign message about to be handed to the SMTP server -- must survive
+    both, or a power cut could let it happen twice.
+    """
+    db.conn.execute("PRAGMA synchronous = FULL")
+    try:
+        yield
+    finally:
+        db.conn.execute("PRAGMA synchronous = NORMAL")
+
+
 def _wal(conn: sqlite3.Connection) -> None:
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
