@@ -89,6 +89,34 @@ def test_every_real_file_reads_or_says_why(path):
             assert len(r["body"]) <= mail_in.BODY_LIMIT + 40 and "\r" not in r["body"]
 
 
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(EMAIL)))
+def test_the_fast_parse_reads_what_the_stdlib_parse_reads(monkeypatch, path):
+    fast = [(m.record, m.problem) for m in _records(path)]
+    monkeypatch.setattr(mail_in, "FAST_PARSE", False)
+    assert fast == [(m.record, m.problem) for m in _records(path)]
+
+
+def test_reading_in_a_worker_process_gives_the_same_messages():
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    here, there = mail_in.Walk(), mail_in.Walk()
+    expected = list(mail_in.read([EMAIL], here, now))
+    assert list(mail_in.read_in_worker([EMAIL], there, now)) == expected
+    assert (there.files, there.skipped) == (here.files, here.skipped)
+
+
+def test_a_large_import_reads_in_a_worker_with_the_same_result(crm, monkeypatch):
+    _add(crm, "John Doe", "jdoe@machine.example")
+    _, alone = _import(crm, EMAIL / "mikel-mail", extra=("--dry-run",))
+    monkeypatch.setattr(mail_in, "PARALLEL_BYTES", 0)
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no worker")
+    assert mail_in._worth_a_worker([EMAIL / "mikel-mail"])
+    _, worker = _import(crm, EMAIL / "mikel-mail", extra=("--dry-run",))
+    assert worker == alone
+
+
 @pytest.mark.parametrize("folder", FOLDERS, ids=str)
 def test_every_real_folder_imports_with_counts_that_add_up(crm, tmp_path, folder):
     _add(crm, "Mary Smith", "mary@example.net")

@@ -87,6 +87,7 @@ class _Run:
         self.ids: set[int] = set()  # ids of this run's mail_messages rows
         self.unknown: Counter[str] = Counter()
         self.created: dict[str, int] = {}  # address -> lead created by this run
+        self._external: dict[str, bool] = {}
         self.d = self.empty()
         self.d["own_addresses"] = len(self.own) + len(self.own_domains)
         res.details = self.d
@@ -101,6 +102,15 @@ class _Run:
                                              "mtime": 0, "import": 0},
             "own_addresses": 0, "contacts_created": [], "unknown": {},
         }  # fmt: skip
+
+    def external(self, addr: str) -> bool:
+        """Whether an address is someone else's, and a person's (not a mail robot's)."""
+        known = self._external.get(addr)
+        if known is None:
+            known = self._external[addr] = not self.is_own(addr) and not _ROBOT.match(
+                addr.split("@", 1)[0]
+            )
+        return known
 
     def is_own(self, addr: str | None) -> bool:
         if not addr:
@@ -244,11 +254,10 @@ class _Batch:
 
     def correspondents(self, rec: dict, direction: str) -> list[tuple[str, str]]:
         """The external people of a message who could be contacts (see the module)."""
-        out = [(n, a) for n, a in rec["from"][:1]]
+        out = rec["from"][:1]
         if self.run.own or self.run.own_domains or direction == "out":
-            out += rec["to"] + rec["cc"]
-        return [(n, a) for n, a in out
-                if not self.run.is_own(a) and not _ROBOT.match(a.split("@", 1)[0])]  # fmt: skip
+            out = out + rec["to"] + rec["cc"]
+        return [(n, a) for n, a in out if self.run.external(a)]
 
     # -- leads -----------------------------------------------------------------
     def create_leads(self) -> None:
