@@ -372,15 +372,16 @@ def test_errors_are_one_line(crm, spring, configured):
     crm.fails("campaign", "add", "x", "--channel", "fax", code=1)
     crm.fails("campaign", "send", "spring", "--rate", "fast", code=1)
     crm.fails("campaign", "send", "nope", code=3)
-    crm.fails("campaign", "send", "spring", "--smtp", "--outbox", "o", code=1)
+    crm.fails("campaign", "send", "spring", "--smtp", "--outbox", str(configured / "o"), code=1)
     crm("campaign", "add", "ads", "--channel", "ad")
     crm.fails("campaign", "send", "ads", code=1)
     _config(configured, "")
     (configured / "config" / "config.toml").write_text(
         '[campaign]\nfrom = "news@shop.example"\n', encoding="utf-8"
     )
-    err = crm.fails("campaign", "send", "spring", "--outbox", "o", code=1).stderr
+    err = crm.fails("campaign", "send", "spring", "--outbox", str(configured / "o"), code=1).stderr
     assert "campaign.unsubscribe_url" in err
+    assert not (configured / "o").exists()  # refused before the outbox was made
 
 
 def test_a_second_live_run_is_refused(crm, spring, configured):

@@ -315,6 +315,7 @@ def send_cmd(
         )
     else:
         interval = campaigns.parse_rate(rate)
+        campaigns.check_ready(c)  # before an outbox folder is made or a server is called
         transport = None
         if not dry_run:
             if outbox is not None:

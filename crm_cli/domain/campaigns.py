@@ -538,6 +538,15 @@ def status(db: Db, ref: str, *, limit: int = 50) -> dict[str, Any]:
     return out
 
 
+def check_ready(c: Campaign) -> str:
+    """Refuse an email campaign that cannot be sent yet (before anything is set up for it):
+    no sender, no unsubscribe URL. Returns the sender."""
+    _check_sendable(c, "email")
+    sender = sender_of(c)
+    unsubscribe_links("check")
+    return sender
+
+
 def _check_sendable(c: Campaign, channel: str) -> None:
     if c.channel != channel:
         raise InvalidInput(f"campaign {c.name!r} is a {c.channel} campaign, not {channel}")
@@ -585,9 +594,7 @@ def send(
     from crm_cli.domain import dates
 
     c = get(db, ref)
-    _check_sendable(c, "email")
-    sender = sender_of(c)
-    unsubscribe_links("check")  # refuse before anything is frozen or sent
+    sender = check_ready(c)
     res = SendResult(c.name, c.channel, dry_run=dry_run, via=getattr(transport, "via", None))
     if dry_run:
         return _dry_run(db, c, res)
