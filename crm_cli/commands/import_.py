@@ -108,6 +108,15 @@ class _progress:
         return False
 
 
+MapOpt = Annotated[
+    list[str] | None,
+    _opt("--map", help="Map a column: 'Column Name=field'. Repeatable.", metavar="COL=FIELD"),
+]
+EncodingOpt = Annotated[str | None, _opt("--encoding", help="Text encoding (default: detected).")]
+DelimiterOpt = Annotated[str | None, _opt("--delimiter", help="CSV delimiter (default: sniffed).")]
+DryRunOpt = Annotated[bool, _opt("--dry-run", help="Validate and count everything; write nothing.")]
+
+
 def _make(kind: str, doc: str):
     from crm_cli.domain import imports
 
@@ -118,12 +127,7 @@ def _make(kind: str, doc: str):
             str | None,
             _opt("--format", help="csv, json, ndjson, vcard or ics (default: detected)."),
         ] = None,
-        map_: Annotated[
-            list[str] | None,
-            _opt(
-                "--map", help="Map a column: 'Column Name=field'. Repeatable.", metavar="COL=FIELD"
-            ),
-        ] = None,
+        map_: MapOpt = None,
         map_file: Annotated[
             str | None, _opt("--map-file", help="TOML file with a [columns] table.", metavar="TOML")
         ] = None,
@@ -136,15 +140,9 @@ def _make(kind: str, doc: str):
                 "--skip-lines", min=0, help="Junk lines before the header (default: detected)."
             ),
         ] = None,
-        encoding: Annotated[
-            str | None, _opt("--encoding", help="Text encoding (default: detected).")
-        ] = None,
-        delimiter: Annotated[
-            str | None, _opt("--delimiter", help="CSV delimiter (default: sniffed).")
-        ] = None,
-        dry_run: Annotated[
-            bool, _opt("--dry-run", help="Validate and count everything; write nothing.")
-        ] = False,
+        encoding: EncodingOpt = None,
+        delimiter: DelimiterOpt = None,
+        dry_run: DryRunOpt = False,
         on_duplicate: Annotated[
             str,
             _opt("--on-duplicate", help="update (default), merge (fill gaps), skip or create."),
@@ -254,19 +252,10 @@ def campaign_stats_cmd(
     fmt: Annotated[
         str | None, _opt("--format", help="csv, json or ndjson (default: detected).")
     ] = None,
-    map_: Annotated[
-        list[str] | None,
-        _opt("--map", help="Map a column: 'Column Name=field'. Repeatable.", metavar="COL=FIELD"),
-    ] = None,
-    encoding: Annotated[
-        str | None, _opt("--encoding", help="Text encoding (default: detected).")
-    ] = None,
-    delimiter: Annotated[
-        str | None, _opt("--delimiter", help="CSV delimiter (default: sniffed).")
-    ] = None,
-    dry_run: Annotated[
-        bool, _opt("--dry-run", help="Validate and count everything; write nothing.")
-    ] = False,
+    map_: MapOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    dry_run: DryRunOpt = False,
     rejects: Annotated[
         str | None,
         _opt("--rejects", help="Reject file (default: FILE.rejects.csv here).", metavar="PATH"),
