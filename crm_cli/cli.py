@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("crm_cli.commands.report", "app"),
     "alerts": ("crm_cli.commands.alerts", "alerts_cmd"),
     "campaign": ("crm_cli.commands.campaign", "app"),
+    "hooks": ("crm_cli.commands.hooks", "app"),
 }
 
 

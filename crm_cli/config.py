@@ -125,6 +125,13 @@ KEYS: dict[str, Key] = {
             0.3,
             "alert: a campaign whose complaints exceed this % of messages sent",
         ),
+        Key(
+            "hooks.timeout",
+            "personal",
+            "int",
+            30,
+            "seconds a hook may run before it is killed (its change is kept)",
+        ),
         Key("ticket.target.urgent", "team", "str", "1h", "response target for urgent tickets"),
         Key("ticket.target.high", "team", "str", "4h", "response target for high-priority tickets"),
         Key("ticket.target.normal", "team", "str", "1d", "response target for normal tickets"),

@@ -600,8 +600,11 @@ def send(
         return _dry_run(db, c, res)
     if transport is None:
         raise InvalidInput("nothing to send with: give --smtp or --outbox DIR")
+    from crm_cli.domain import hooks
 
+    hooks.pre(db, "pre-send", _planned(db, c, transport.via))
     with (
+        hooks.paused(db, "post-send"),
         durable_commits(db),
         transaction(db, f"campaign send {c.name}"[:120], undoable=False) as tx,
     ):
@@ -654,7 +657,21 @@ def send(
         })  # fmt: skip
         if not res.remaining and not res.in_doubt and c.status != "done":
             tx.update("campaigns", c.id, {"status": "done", "updated_at": tx.at})
+        set_id = tx.set_id
+    hooks.post(db, "post-send", set_id, {"result": res.to_dict()})
     return res
+
+
+def _planned(db: Db, c: Campaign, via: str) -> dict[str, Any]:
+    """What a send is about to do, for the pre-send hooks."""
+    if c.frozen_at is None:
+        to_send = sum(1 for p in _plan(db, c) if not p.skip_reason)
+    else:
+        counts = store.state_counts(db, c.id).get(c.id, {})
+        to_send = counts.get("pending", 0) + counts.get("retry", 0)
+    info = {k: v for k, v in c.to_dict().items() if k not in ("body_template", "html_template")}
+    return {"campaign": info, "channel": c.channel, "via": via, "to_send": to_send,
+            "first_run": c.frozen_at is None}  # fmt: skip
 
 
 def _dry_run(db: Db, c: Campaign, res: SendResult) -> SendResult:
@@ -790,7 +807,10 @@ def send_calls(
     assignee = users.resolve(db, assign).id if assign is not None else None
     if dry_run:
         return _dry_run(db, c, res)
-    with transaction(db, f"campaign send {c.name}"[:120]) as tx:
+    from crm_cli.domain import hooks
+
+    hooks.pre(db, "pre-send", _planned(db, c, res.via))
+    with hooks.paused(db, "post-send"), transaction(db, f"campaign send {c.name}"[:120]) as tx:
         if c.frozen_at is None:
             _freeze(db, tx, c, _plan(db, c), None)
         for r in store.queue(db, c.id, 0, 10**9):
@@ -806,6 +826,8 @@ def send_calls(
             tx.update("campaign_recipients", r["id"], {"state": "sent", "sent_at": tx.at})
             res.sent += 1
         _finish_other(db, tx, c, res)
+        set_id = tx.set_id
+    hooks.post(db, "post-send", set_id, {"result": res.to_dict()})
     return res
 
 
@@ -818,8 +840,14 @@ def letters(db: Db, ref: str, *, dry_run: bool = False) -> tuple[SendResult, lis
     res = SendResult(c.name, c.channel, dry_run=dry_run, via="mail merge")
     if dry_run:
         return _dry_run(db, c, res), []
+    from crm_cli.domain import hooks
+
+    hooks.pre(db, "pre-send", _planned(db, c, res.via))
     if c.frozen_at is None:
-        with transaction(db, f"campaign freeze {c.name}"[:120]) as tx:
+        with (
+            hooks.paused(db, "post-send"),
+            transaction(db, f"campaign freeze {c.name}"[:120]) as tx,
+        ):
             _freeze(db, tx, c, _plan(db, c), None)
     rows = []
     queue = store.queue(db, c.id, 0, 10**9)
@@ -839,11 +867,15 @@ def mark_letters_sent(db: Db, ref: str, recipient_ids: list[int]) -> SendResult:
     """Record the exported letters as sent (after their file is safely written)."""
     c = get(db, ref)
     res = SendResult(c.name, c.channel, via="mail merge")
-    with transaction(db, f"campaign send {c.name}"[:120]) as tx:
+    from crm_cli.domain import hooks
+
+    with hooks.paused(db, "post-send"), transaction(db, f"campaign send {c.name}"[:120]) as tx:
         for rid in recipient_ids:
             tx.update("campaign_recipients", rid, {"state": "sent", "sent_at": tx.at})
             res.sent += 1
         _finish_other(db, tx, c, res)
+        set_id = tx.set_id
+    hooks.post(db, "post-send", set_id, {"result": res.to_dict()})
     return res
 
 

@@ -594,11 +594,23 @@ def run(
     db: Db, opts: Options, source: Source, *, progress: Callable[[int], None] | None = None
 ) -> Result:
     """Import an opened file; return the counts. Bad rows go to the reject file, not into the
-    database. The caller checks the options and opens the file with the io readers."""
-    from crm_cli.domain import dates
-
+    database. The caller checks the options and opens the file with the io readers.
+    A real run fires the post-import hooks once, after it committed."""
     if opts.dry_run and not opts.state.get("on_copy"):
         return _dry_run_on_copy(db, opts, source, progress)
+    if opts.dry_run:
+        return _run(db, opts, source, progress)
+    from crm_cli.domain import hooks
+
+    with hooks.paused(db, "post-import"):  # one post-import, not an on-add per row
+        res = _run(db, opts, source, progress)
+    if res.set_id is not None:
+        hooks.post(db, "post-import", res.set_id, {"import": res.to_dict()})
+    return res
+
+
+def _run(db: Db, opts: Options, source: Source, progress) -> Result:
+    from crm_cli.domain import dates
 
     check_options(opts)
     check_stage_map(db, opts)

@@ -24,4 +24,12 @@ def open_session(
     db.actor = acting_name(actor)
     db.command = command
     db.clock = _clock
+    db.after_commit = _hooks
     return db
+
+
+def _hooks(db: Db, set_id: int) -> None:
+    """The on-add / on-modify / on-delete hooks of a committed change set (if any exist)."""
+    from crm_cli.domain import hooks
+
+    hooks.after_commit(db, set_id)

@@ -119,6 +119,8 @@ class Db:
         # clock (CRM_NOW) so storage never converts times itself.
         self.clock: Callable[[], str] = utcnow_text
         self._tx: Transaction | None = None
+        # Called with the set id after each command's change set commits (the hooks).
+        self.after_commit: Callable[[Db, int], None] | None = None
 
     @cached_property
     def su(self):
@@ -549,6 +551,8 @@ def transaction(
         raise
     finally:
         db._tx = None
+    if db.after_commit is not None:
+        db.after_commit(db, set_id)
 
 
 def _rollback(db: Db) -> None:
