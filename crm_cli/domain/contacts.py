@@ -809,6 +809,19 @@ class Edit:
         return all(v is None or v == [] for v in self.__dict__.values())
 
 
+def stored_value(text: str, stored: set[str], normalise) -> str:
+    """The stored email or phone a --remove-… option names: the value exactly as stored
+    when it is one (so a value that would not validate today -- an old import, a phone
+    read with another phone.region -- can still be removed), else its normalised form."""
+    value = validate.split_label(text)[1]
+    if value in stored:
+        return value
+    whole = validate.clean(text).strip()
+    if whole in stored:  # a stored value that looks like LABEL=…
+        return whole
+    return normalise(value)
+
+
 def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
     from crm_cli.domain import dates
 
@@ -851,8 +864,9 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
         d.org = validate.text(e.org)
     if e.owner is not None:
         d.owner = validate.text(e.owner)
-    remove = {validate.email(validate.split_label(x)[1]) for x in e.remove_emails}
-    missing = remove - {v for v, _ in d.emails}
+    have = {v for v, _ in d.emails}
+    remove = {stored_value(x, have, validate.email) for x in e.remove_emails}
+    missing = remove - have
     if missing:
         raise InvalidInput(f"contact {c.id} has no email {', '.join(sorted(missing))}")
     d.emails = [x for x in d.emails if x[0] not in remove]
@@ -863,8 +877,11 @@ def _apply_edit(db: Db, c: Contact, e: Edit, stages: list[str]) -> Draft:
         else:
             d.emails.append((v, label))
     if e.remove_phones:
-        remove_p = {validate.phone(validate.split_label(x)[1])[0] for x in e.remove_phones}
-        missing = remove_p - {v for v, _, _ in d.phones}
+        have_p = {v for v, _, _ in d.phones}
+        remove_p = {
+            stored_value(x, have_p, lambda v: validate.phone(v)[0]) for x in e.remove_phones
+        }
+        missing = remove_p - have_p
         if missing:
             raise InvalidInput(f"contact {c.id} has no phone {', '.join(sorted(missing))}")
         d.phones = [x for x in d.phones if x[0] not in remove_p]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_cli.domain import users, validate
-from crm_cli.domain.contacts import _kv, _phones, delete_row, sync_rows
+from crm_cli.domain.contacts import _kv, _phones, delete_row, stored_value, sync_rows
 from crm_cli.errors import InvalidInput, NotFound
 from crm_cli.storage import orgs as store
 from crm_cli.storage.db import Db, Transaction, transaction
@@ -217,7 +217,7 @@ def edit(
         if v is not None:
             values[k] = _domain(v) if k == "domain" else validate.text(v)
     add_ph = _phones(add_phones)
-    rm_ph = {validate.phone(validate.split_label(p)[1])[0] for p in remove_phones}
+    remove_phones = list(remove_phones)
     add_tg, rm_tg = validate.tags(add_tags), set(validate.tags(remove_tags))
     changed = []
     what = label or (
@@ -243,7 +243,9 @@ def edit(
                     _kv(fields, "field", o.custom), ensure_ascii=False, sort_keys=True
                 )
             have = [(p["value"], p["raw"] or p["value"], p["label"]) for p in o.phones]
-            missing = rm_ph - {p[0] for p in have}
+            stored = {p[0] for p in have}
+            rm_ph = {stored_value(p, stored, lambda v: validate.phone(v)[0]) for p in remove_phones}
+            missing = rm_ph - stored
             if missing:
                 raise InvalidInput(f"organization {o.id} has no phone {', '.join(sorted(missing))}")
             phones = [p for p in have if p[0] not in rm_ph]
