@@ -33,7 +33,11 @@ DERIVED["contacts"] = (
     "spend_currency",
 )
 
-_PAID = "FROM orders o WHERE o.contact_id = contacts.id AND o.status = 'paid'"
+# ``+o.status``: without it SQLite 3.40 answers the two count(DISTINCT currency) lookups
+# from orders_paid (status, currency, contact_id, ...), reading every paid order once per
+# contact: 43 ms a contact at 200,000 orders (a 100,000-contact refresh took over an hour),
+# against 0.1 ms through the contact's own orders.
+_PAID = "FROM orders o WHERE o.contact_id = contacts.id AND +o.status = 'paid'"
 
 _REFRESH = f"""
 UPDATE contacts SET
