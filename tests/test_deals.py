@@ -18,7 +18,13 @@ def add_deal(crm, *args):
     return int(crm("deal", "add", *args).stdout.strip())
 
 
-def test_default_pipeline_exists_from_the_start(crm):
+def test_default_pipeline_comes_with_the_first_write(crm):
+    """A fresh database has no pipeline until its first write creates 'sales' (a read
+    never writes); the first write's not-undoable set records it in the change log."""
+    assert crm.json("pipeline", "list") == []
+    err = crm.fails("pipeline", "show", code=3)
+    assert "first change" in err.stderr and "'sales'" in err.stderr
+    crm("contact", "add", "Ana")
     p = crm.json("pipeline", "show")
     assert p["name"] == "sales" and p["default"] is True
     assert [(s["name"], s["probability"]) for s in p["stages"]] == [

@@ -15,7 +15,14 @@ from typing import Any
 from crm_cli.domain import validate
 from crm_cli.errors import InvalidInput, NotFound
 from crm_cli.storage import deals as store
-from crm_cli.storage.db import Db, Transaction, transaction
+from crm_cli.storage.db import (
+    DEFAULT_PIPELINE,
+    Db,
+    Transaction,
+    first_use,
+    needs_default_pipeline,
+    transaction,
+)
 
 STATUSES = ("open", "won", "lost")
 # Amounts stay far below 2**63 minor units, so sums over every deal never overflow in SQL.
@@ -120,13 +127,29 @@ def list_pipelines(db: Db) -> list[dict]:
     return out
 
 
-def resolve_pipeline(db: Db, selector: str | None) -> int:
-    """A pipeline by id or name; None means the default (the first created)."""
+def has_pipelines(db: Db) -> bool:
+    """False on a fresh database read before its first write created the default pipeline."""
+    return store.default_pipeline_id(db) is not None
+
+
+def resolve_pipeline(db: Db, selector: str | None, *, writing: bool = False) -> int:
+    """A pipeline by id or name; None means the default (the first created).
+
+    ``writing``: the caller is about to write, so on a fresh database the default
+    pipeline is created first (as the first write does); a read never creates it.
+    """
     from crm_cli.domain.selectors import MAX_ID, as_id, unquote
 
+    if writing:
+        first_use(db)
     if selector is None:
         pid = store.default_pipeline_id(db)
         if pid is None:
+            if needs_default_pipeline(db):
+                raise NotFound(
+                    "no pipeline yet: the first change to the database creates the default"
+                    f" '{DEFAULT_PIPELINE[0]}' (or add one with crm pipeline add)"
+                )
             raise NotFound("there is no pipeline; add one with crm pipeline add")
         return pid
     sel = selector.strip()
@@ -249,7 +272,7 @@ def _renumber(tx: Transaction, stages: list[Stage]) -> None:
 def add_stage(db: Db, pipeline: str | None, name: str, probability: int | str,
               position: int | None = None) -> Pipeline:  # fmt: skip
     """Add a stage to a pipeline, at the end or at a 1-based position."""
-    pid = resolve_pipeline(db, pipeline)
+    pid = resolve_pipeline(db, pipeline, writing=True)
     clean = _stage_name(name)
     prob = _probability(probability, clean)
     p = get_pipeline(db, pid)
@@ -272,7 +295,7 @@ def add_stage(db: Db, pipeline: str | None, name: str, probability: int | str,
 
 def move_stage(db: Db, pipeline: str | None, stage: str, position: int) -> Pipeline:
     """Move a stage to another 1-based position in its pipeline."""
-    pid = resolve_pipeline(db, pipeline)
+    pid = resolve_pipeline(db, pipeline, writing=True)
     p = get_pipeline(db, pid)
     s = resolve_stage(db, pid, stage)
     if not 1 <= position <= len(p.stages):
@@ -286,7 +309,7 @@ def move_stage(db: Db, pipeline: str | None, stage: str, position: int) -> Pipel
 
 def rename_stage(db: Db, pipeline: str | None, stage: str, new_name: str) -> Pipeline:
     """Rename a stage; deals and their recorded moves keep pointing at it by id."""
-    pid = resolve_pipeline(db, pipeline)
+    pid = resolve_pipeline(db, pipeline, writing=True)
     p = get_pipeline(db, pid)
     s = resolve_stage(db, pid, stage)
     clean = _stage_name(new_name)
@@ -299,7 +322,7 @@ def rename_stage(db: Db, pipeline: str | None, stage: str, new_name: str) -> Pip
 
 def set_probability(db: Db, pipeline: str | None, stage: str, probability: int | str) -> Pipeline:
     """Change a stage's win probability."""
-    pid = resolve_pipeline(db, pipeline)
+    pid = resolve_pipeline(db, pipeline, writing=True)
     s = resolve_stage(db, pid, stage)
     prob = _probability(probability, s.name)
     with transaction(db, f"pipeline stage probability {s.name} {prob}") as tx:
@@ -610,7 +633,7 @@ def add(
         raise InvalidInput("a deal needs a title")
     minor, code = _amount(amount, currency)
     close_date = _close_date(close)
-    pid = resolve_pipeline(db, pipeline)
+    pid = resolve_pipeline(db, pipeline, writing=True)
     if stage is not None:
         st = resolve_stage(db, pid, stage)
     else:

@@ -444,47 +444,101 @@ def _begin(db: Db) -> None:
         raise
 
 
+# The pipeline a database starts with: created by its first write (see ``_first_use``).
+DEFAULT_PIPELINE = (
+    "sales",
+    (("lead", 10), ("qualified", 25), ("proposal", 50), ("negotiation", 75)),
+)
+
+
+def needs_default_pipeline(db: Db) -> bool:
+    """True on a database that has never had a pipeline (none now, none in the change log).
+
+    A database whose pipelines were all removed keeps their record in the change log,
+    so its next write does not bring 'sales' back.
+    """
+    conn = db.conn
+    return (
+        conn.execute("SELECT 1 FROM pipelines LIMIT 1").fetchone() is None
+        and conn.execute("SELECT 1 FROM changes WHERE table_name = 'pipelines' LIMIT 1").fetchone()
+        is None
+    )
+
+
+def _log_insert(db: Db, set_id: int, table: str, row: dict) -> int:
+    cols = list(row)
+    row_id = db.conn.execute(
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+        [row[c] for c in cols],
+    ).lastrowid
+    db.conn.execute(
+        "INSERT INTO changes (set_id, table_name, row_id, op, before, after) VALUES (?, ?, ?, 'insert', NULL, ?)",
+        (set_id, table, row_id, _dumps({**row, "id": row_id})),
+    )
+    return row_id
+
+
 def _actor_id(db: Db, at: str) -> int:
-    """Find the acting user; on a database with no users yet, create it."""
+    """Find the acting user; on a database's first write, create what it starts with.
+
+    The first write on a fresh database creates the acting user (when there are no users
+    yet) and the default pipeline (when there has never been one), in a change set of
+    their own marked not undoable, so undoing the first command never removes them.
+    """
     name = db.actor or "unknown"
     row = db.conn.execute(
         "SELECT id FROM users WHERE name = ? OR email = ? ORDER BY id LIMIT 1",
         (name, name),
     ).fetchone()
-    if row:
-        return row[0]
-    if db.conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+    if not row and db.conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
         raise InvalidInput(
             f"unknown user '{name}': add it with 'crm user add', or act as a known user with --as"
         )
-    # First write on a fresh database: the acting user is created in a set of its
-    # own, marked not undoable, so undoing the first command never removes it.
-    cur = db.conn.execute(
+    pipeline = needs_default_pipeline(db)
+    if row and not pipeline:
+        return row[0]
+    label = "user add (first use)" if not row else f"pipeline add {DEFAULT_PIPELINE[0]} (first use)"
+    if not row and pipeline:
+        label = f"user add, pipeline add {DEFAULT_PIPELINE[0]} (first use)"
+    set_id = db.conn.execute(
         "INSERT INTO change_sets (label, command, status, undoable, created_at, finished_at)"
-        " VALUES ('user add (first use)', ?, 'done', 0, ?, ?)",
-        (db.command, at, at),
-    )
-    set_id = cur.lastrowid
-    row = {
-        "name": name,
-        "email": name if "@" in name else None,
-        "role": None,
-        "team_id": None,
-        "manager_id": None,
-        "created_at": at,
-        "updated_at": at,
-    }
-    uid = db.conn.execute(
-        "INSERT INTO users (name, email, role, team_id, manager_id, created_at, updated_at)"
-        " VALUES (:name, :email, :role, :team_id, :manager_id, :created_at, :updated_at)",
-        row,
+        " VALUES (?, ?, 'done', 0, ?, ?)",
+        (label, db.command, at, at),
     ).lastrowid
-    db.conn.execute(
-        "INSERT INTO changes (set_id, table_name, row_id, op, before, after) VALUES (?, 'users', ?, 'insert', NULL, ?)",
-        (set_id, uid, _dumps({**row, "id": uid})),
-    )
+    if row:
+        uid = row[0]
+    else:
+        user = {"name": name, "email": name if "@" in name else None, "role": None,
+                "team_id": None, "manager_id": None, "created_at": at, "updated_at": at}  # fmt: skip
+        uid = _log_insert(db, set_id, "users", user)
+    if pipeline:
+        pname, stages = DEFAULT_PIPELINE
+        pid = _log_insert(
+            db, set_id, "pipelines", {"name": pname, "created_at": at, "updated_at": at}
+        )
+        for pos, (sname, prob) in enumerate(stages, 1):
+            _log_insert(db, set_id, "stages", {"pipeline_id": pid, "name": sname,
+                                               "position": pos, "probability": prob})  # fmt: skip
     db.conn.execute("UPDATE change_sets SET actor_id = ? WHERE id = ?", (uid, set_id))
     return uid
+
+
+def first_use(db: Db) -> None:
+    """Create now what a fresh database starts with (acting user, default pipeline), if missing.
+
+    For write commands that look up the default pipeline before their transaction starts:
+    the same not-undoable change set their first write would have made.
+    """
+    if db._tx is not None or not needs_default_pipeline(db):
+        return
+    at = db.clock()
+    _begin(db)
+    try:
+        _actor_id(db, at)
+        db.conn.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
 
 
 @contextmanager

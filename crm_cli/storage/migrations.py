@@ -689,6 +689,82 @@ CREATE INDEX mail_messages_recipient ON mail_messages(recipient_id, kind)
     )
 
 
+@migration
+def m012_default_pipeline_logged(conn: sqlite3.Connection) -> None:
+    """The default pipeline becomes something the change log records.
+
+    m002 inserted the 'sales' pipeline and its stages directly, with no record, so a
+    replay of the change log, or a plain-text dump loaded into a schema-only database,
+    could not account for them. From now on a database's first write creates the default
+    pipeline in its not-undoable first-use change set (``storage.db._actor_id``):
+
+    - a fresh database (no change sets, no deals) loses the seeded rows here, and their
+      id counters, so that first write gives them the same ids again;
+    - a database with history keeps them, and the change log gains the record it lacked:
+      change set 0, not undoable, before every other, holding one insert per seeded row
+      with the values it had when seeded (the ``before`` of its earliest recorded change,
+      else its current values), so replaying the log from empty rebuilds it.
+    """
+    fresh = (
+        conn.execute("SELECT 1 FROM change_sets LIMIT 1").fetchone() is None
+        and conn.execute("SELECT 1 FROM deals LIMIT 1").fetchone() is None
+        and conn.execute("SELECT 1 FROM deal_moves LIMIT 1").fetchone() is None
+    )
+    if fresh:
+        conn.execute("DELETE FROM stages")
+        conn.execute("DELETE FROM pipelines")
+        conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('pipelines', 'stages')")
+        return
+    import json
+
+    records = []  # (table, row_id, values as seeded)
+    for table in ("pipelines", "stages"):
+        ids = {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
+        ids |= {
+            r[0] for r in conn.execute("SELECT row_id FROM changes WHERE table_name = ?", (table,))
+        }
+        logged = {
+            r[0]
+            for r in conn.execute(
+                "SELECT row_id FROM changes WHERE table_name = ? AND op = 'insert'", (table,)
+            )
+        }
+        for row_id in sorted(ids - logged):
+            first = conn.execute(
+                "SELECT before FROM changes WHERE table_name = ? AND row_id = ?"
+                " ORDER BY seq LIMIT 1",
+                (table, row_id),
+            ).fetchone()
+            if first is not None and first[0] is not None:
+                values = json.loads(first[0])
+            else:
+                cur = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+                row = cur.fetchone()
+                if row is None:
+                    continue
+                values = {d[0]: v for d, v in zip(cur.description, row)}
+            records.append((table, row_id, values))
+    if not records:
+        return
+    at = next(
+        (v["created_at"] for t, _, v in records if t == "pipelines" and v.get("created_at")),
+        datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    conn.execute(
+        "INSERT INTO change_sets (id, actor_id, label, command, status, undoable, created_at,"
+        " finished_at) VALUES (0, NULL, 'pipeline add sales (schema default)', NULL, 'done', 0, ?, ?)",
+        (at, at),
+    )
+    low = conn.execute("SELECT min(seq) FROM changes").fetchone()[0]
+    start = min(low if low is not None else 1, 1) - len(records)
+    for seq, (table, row_id, values) in enumerate(records, start):
+        conn.execute(
+            "INSERT INTO changes (seq, set_id, table_name, row_id, op, before, after)"
+            " VALUES (?, 0, ?, ?, 'insert', NULL, ?)",
+            (seq, table, row_id, json.dumps(values, ensure_ascii=False, sort_keys=True)),
+        )
+
+
 def _applied(conn: sqlite3.Connection) -> set[str]:
     try:
         rows = conn.execute(

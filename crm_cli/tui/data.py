@@ -69,7 +69,10 @@ def _amount(minor: int | None, currency: str | None, with_currency: bool) -> str
 def board(db: Db, pipeline_id: int | None = None, *, limits: dict[int, int] | None = None) -> Board:
     """The pipeline board: per stage its totals (every open deal) and its biggest deals,
     ``PER_STAGE`` of them or ``limits[stage_id]`` where the user asked for more."""
-    pid = pipeline_id if pipeline_id is not None else deals.resolve_pipeline(db, None)
+    if not pipeline_id and not deals.has_pipelines(db):
+        # A fresh database, before its first write creates the default pipeline.
+        return Board(0, "none yet (the first change creates 'sales')", (), ())
+    pid = pipeline_id if pipeline_id else deals.resolve_pipeline(db, None)
     p = deals.get_pipeline(db, pid)
     summary = {s["id"]: s for s in deals.pipeline_summary(db, pid)}
     columns = []

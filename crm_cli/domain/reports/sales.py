@@ -49,6 +49,11 @@ def _money_totals(rows: list[dict], keys: tuple[str, ...], count: str = "deals")
             for c, v in sorted(acc.items())]  # fmt: skip
 
 
+def _no_pipeline_yet(db: Db, args: ReportArgs) -> bool:
+    """A fresh database, read before its first write created the default pipeline."""
+    return args.pipeline is None and not deals.has_pipelines(db)
+
+
 def _strip(rows: list[dict]) -> list[dict]:
     """Drop the private minor-unit keys (``_amount``) used for totals."""
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
@@ -62,6 +67,9 @@ def pipeline(db: Db, args: ReportArgs) -> Report:
     per currency; ``--by owner`` splits each stage per owner; a period keeps the deals
     expected to close in it."""
     by = args.grouping(("stage", "owner"), "stage")
+    if _no_pipeline_yet(db, args):
+        return Report("pipeline", "Pipeline: none yet", [Col("stage", "stage")], [],
+                      args.resolve_period(None), tuple(args.filters))  # fmt: skip
     pid = deals.resolve_pipeline(db, args.pipeline)
     p = deals.get_pipeline(db, pid)
     period = args.resolve_period(None)
@@ -321,6 +329,9 @@ def funnel(db: Db, args: ReportArgs) -> Report:
     """The deals created in the period, stage by stage: how many reached each stage (or a
     later one), the conversion from the stage before, and the time spent in the stage
     (median and p90 days, over the stays that have ended); then won and lost."""
+    if _no_pipeline_yet(db, args):
+        return Report("funnel", "Funnel: no pipeline yet", [Col("stage", "stage")], [],
+                      args.resolve_period(None), tuple(args.filters))  # fmt: skip
     pid = deals.resolve_pipeline(db, args.pipeline)
     p = deals.get_pipeline(db, pid)
     period = args.resolve_period(None)
