@@ -627,3 +627,10 @@ def test_custom_fields_compare_as_numbers_only_when_they_are_numbers(crm):
     assert [c["name"] for c in crm.json("contact", "list", "field.score:10.0")] == ["Ten"]
     assert [c["name"] for c in crm.json("contact", "list", "field.score!=10")] == ["Dash", "Date"]
     assert [c["name"] for c in crm.json("contact", "list", "field.score:1-2")] == ["Dash"]
+
+
+def test_search_with_a_nul_is_not_an_sql_error(crm):
+    """bench/torture's hostile strings: a NUL ended FTS5's reading of the query mid-string."""
+    crm("contact", "add", "Ann Lee")
+    assert [h["name"] for h in crm.json("search", "ann\x00lee")] == ["Ann Lee"]
+    assert crm.json("search", "\x00") == []

@@ -94,8 +94,9 @@ def rebuild(db: Db) -> None:
 
 
 def fts_query(text: str) -> str:
-    """Turn free text into an FTS5 query: every word must match as a prefix."""
-    words = [w for w in text.split() if w.strip('"')]
+    """Turn free text into an FTS5 query: every word must match as a prefix. A NUL would end
+    FTS5's reading of the query mid-string (an 'unterminated string' error): it separates."""
+    words = [w for w in text.replace("\x00", " ").split() if w.strip('"')]
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
