@@ -43,6 +43,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("crm_cli.commands.alerts", "alerts_cmd"),
     "campaign": ("crm_cli.commands.campaign", "app"),
     "hooks": ("crm_cli.commands.hooks", "app"),
+    "dump": ("crm_cli.commands.dump", "dump_cmd"),
+    "load": ("crm_cli.commands.dump", "load_cmd"),
+    "doctor": ("crm_cli.commands.doctor", "doctor_cmd"),
 }
 
 

@@ -9,15 +9,7 @@ import sqlite3
 
 import pytest
 
-from crm_cli import cli
-
 WHEN = "Wed, 04 Mar 2026 10:00:00 +0100"
-
-
-@pytest.fixture(autouse=True)
-def doctor_registered(monkeypatch):
-    """The root command learns 'doctor' in cli.COMMANDS; until then, register it here."""
-    monkeypatch.setitem(cli.COMMANDS, "doctor", ("crm_cli.commands.doctor", "doctor_cmd"))
 
 
 def _db(isolated) -> sqlite3.Connection:

@@ -23,13 +23,6 @@ from crm_cli.storage import migrations, open_db, transaction
 REAL = Path("../shared/realdata")
 
 
-@pytest.fixture(autouse=True)
-def commands(monkeypatch):
-    """crm dump and crm load, until cli.py lists them."""
-    monkeypatch.setitem(cli.COMMANDS, "dump", ("crm_cli.commands.dump", "dump_cmd"))
-    monkeypatch.setitem(cli.COMMANDS, "load", ("crm_cli.commands.dump", "load_cmd"))
-
-
 def _dump(crm, db: Path | None = None) -> bytes:
     args = ["--db", str(db)] if db else []
     r = crm(*args, "dump")
