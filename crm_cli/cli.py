@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dump": ("crm_cli.commands.dump", "dump_cmd"),
     "load": ("crm_cli.commands.dump", "load_cmd"),
     "doctor": ("crm_cli.commands.doctor", "doctor_cmd"),
+    "db": ("crm_cli.commands.db", "app"),
 }
 
 
