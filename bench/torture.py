@@ -12,8 +12,9 @@
    ``crm import`` of fresh files run at once for ``--seconds`` (60): no error surfaces,
    every write the writer saw succeed is there, every imported row is there, and
    ``crm db check`` passes.
-3. **Hostile strings.** Hypothesis drives commands (contact, org, deal, log, follow-up,
-   segment, search, filters) with the Big List of Naughty Strings from
+3. **Hostile strings.** Hypothesis drives 20 commands (contact add/edit/tag/show/list, org,
+   deal add/list, log, follow-up, ticket, user, segment, campaign, search, timeline, report,
+   export, history; as values and as filters) with the Big List of Naughty Strings from
    ``realdata/csv/salesforce-apex-recipes/Opportunities.csv`` and generated text: no
    traceback, every accepted value reads back as stored, and ``crm db check`` passes.
 
@@ -566,6 +567,15 @@ def hostile(examples: int, seed: int, work: Path, st: Stats) -> None:
         run("followup", "add", b, "--due", "tomorrow", "--contact", "anchor@example.com")
         run("segment", "add", a, c)
         run("timeline", "anchor@example.com", b)
+        run("contact", "edit", "anchor@example.com", "--title", a)
+        run("contact", "tag", "anchor@example.com", c)
+        run("ticket", "open", c, "--contact", "anchor@example.com")
+        run("user", "add", b)
+        run("campaign", "add", c, "--channel", "ad", "--notes", a)
+        run("deal", "list", a, "--json")
+        run("report", "pipeline", c, "--json")
+        run("export", "contacts", b)
+        run("history", "--limit", "1")
 
     try:
         exercise()
