@@ -77,14 +77,10 @@ def timed(fn, runs: int, before=None) -> float:
 
 
 def main() -> int:
+    from reports import add_seed_args
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--contacts", type=int, default=100_000)
-    ap.add_argument("--activities", type=int, default=1_000_000)
-    ap.add_argument("--deals", type=int, default=50_000)
-    ap.add_argument("--followups", type=int, default=25_000)
-    ap.add_argument("--orders", type=int, default=200_000)
-    ap.add_argument("--tickets", type=int, default=20_000)
-    ap.add_argument("--visits", type=int, default=100_000)
+    add_seed_args(ap)
     ap.add_argument("--seed", type=int, default=42, help="gen_data.py's seed")
     ap.add_argument("--data", metavar="DIR", help="contacts.csv + activities.csv from gen_data.py")
     ap.add_argument("--runs", "-n", type=int, default=1, help="timed runs per case (best kept)")

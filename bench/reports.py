@@ -627,15 +627,20 @@ def verdicts(results: list[tuple]) -> None:
 # ---------------------------------------------------------------- main
 
 
+SEED_SIZES = (("contacts", 100_000), ("activities", 1_000_000), ("deals", 50_000),
+              ("followups", 25_000), ("orders", 200_000), ("tickets", 20_000),
+              ("visits", 100_000))  # fmt: skip
+
+
+def add_seed_args(ap) -> None:
+    """The data sizes this seeding takes (bench/dump.py, db.py, doctor.py seed the same way)."""
+    for name, default in SEED_SIZES:
+        ap.add_argument(f"--{name}", type=int, default=default)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--contacts", type=int, default=100_000)
-    ap.add_argument("--activities", type=int, default=1_000_000)
-    ap.add_argument("--deals", type=int, default=50_000)
-    ap.add_argument("--followups", type=int, default=25_000)
-    ap.add_argument("--orders", type=int, default=200_000)
-    ap.add_argument("--tickets", type=int, default=20_000)
-    ap.add_argument("--visits", type=int, default=100_000)
+    add_seed_args(ap)
     ap.add_argument("--runs", "-n", type=int, default=10, help="timed runs per case (best kept)")
     ap.add_argument("--cli-runs", type=int, default=3, help="timed subprocess runs (best kept)")
     ap.add_argument("--seed", type=int, default=42, help="gen_data.py's seed")
