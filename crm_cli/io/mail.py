@@ -276,11 +276,10 @@ class OutboxTransport:
         from pathlib import Path
 
         self.folder = Path(folder).expanduser()
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InvalidInput(f"cannot use outbox {folder}: {e.strerror or e}") from None
-        if not os.access(self.folder, os.W_OK):
+        # Checked now, made on the first message: a send refused before it starts (a
+        # pre-send hook, no unsubscribe URL) leaves no empty folder behind.
+        existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
             raise InvalidInput(f"cannot write to outbox {self.folder}")
         self.via = f"outbox {self.folder.resolve()}"
 
@@ -298,6 +297,7 @@ class OutboxTransport:
         path = self._path(str(message["Message-ID"]))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
                 f.write(f"X-Envelope-From: {sender}\r\nX-Envelope-To: {recipient}\r\n".encode())
                 f.write(message.as_bytes(policy=SMTPUTF8))
