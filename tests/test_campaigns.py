@@ -445,3 +445,24 @@ def test_rate_parser_answers_or_refuses_cleanly(text):
         assert "--rate" in str(e)
     else:
         assert seconds is not None and seconds > 0
+
+
+def test_email_status_set_by_hand(crm, spring, server):
+    from crm_cli.storage import open_db
+
+    db = open_db()
+    db.conn.execute("UPDATE emails SET status = 'bounced' WHERE value = 'bob@example.com'")
+    db.close()
+    dry = json.loads(crm("campaign", "send", "spring", "--dry-run", "--json").stdout)
+    assert dry["skipped"]["bounced"] == 1
+    # It was not a real bounce: set the address back by hand, recorded and undoable.
+    crm("contact", "edit", "bob@example.com", "--email-status", "BOB@example.com=ok")
+    bob = crm.json("contact", "show", "bob@example.com")
+    assert bob["emails"][0]["status"] == "ok"
+    dry = json.loads(crm("campaign", "send", "spring", "--dry-run", "--json").stdout)
+    assert "bounced" not in dry["skipped"] and dry["remaining"] == 3
+    crm("undo")
+    assert crm.json("contact", "show", "bob@example.com")["emails"][0]["status"] == "bounced"
+    crm.fails("contact", "edit", "bob@example.com", "--email-status", "bob@example.com=gone",
+              code=1)  # fmt: skip
+    crm.fails("contact", "edit", "bob@example.com", "--email-status", "x@example.com=ok", code=1)

@@ -254,6 +254,13 @@ def edit_cmd(
     social: Annotated[
         Multi, _opt("--social", help="Social handle NETWORK=HANDLE (NETWORK= removes).")
     ] = None,
+    email_status: Annotated[
+        Multi,
+        _opt(
+            "--email-status",
+            help="Set an address's delivery status: ADDRESS=ok|deferred|bounced|complained.",
+        ),
+    ] = None,
     yes: YesOpt = False,
     json_: JsonOpt = False,
 ):
@@ -264,6 +271,7 @@ def edit_cmd(
         remove_phones=remove_phone or [], add_tags=tag or [], remove_tags=untag or [], source=source,
         owner=owner, stage=stage, consent=consent, birthday=birthday, street=street, city=city,
         region=region, postal_code=postal_code, country=country, fields=field or [], social=social or [],
+        email_status=email_status or [],
     )  # fmt: skip
     db = open_db(ctx, must_exist=True)
     if e.is_empty():

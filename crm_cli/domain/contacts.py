@@ -804,6 +804,7 @@ class Edit:
     country: str | None = None
     fields: list[str] = field(default_factory=list)
     social: list[str] = field(default_factory=list)
+    email_status: list[str] = field(default_factory=list)  # ADDRESS=ok|deferred|bounced|complained
 
     def is_empty(self) -> bool:
         return all(v is None or v == [] for v in self.__dict__.values())
@@ -908,10 +909,48 @@ def edit(db: Db, ids: list[int], e: Edit, *, label: str | None = None) -> list[C
         if len(current) != len(set(ids)):
             found = {c.id for c in current}
             raise NotFound(f"no contact with id {', '.join(str(i) for i in ids if i not in found)}")
+        statuses = _email_statuses(e.email_status)
         for c in current:
-            if _write_draft(db, tx, c, _apply_edit(db, c, e, stages)):
+            wrote = _write_draft(db, tx, c, _apply_edit(db, c, e, stages))
+            if _set_email_statuses(db, tx, c, statuses) or wrote:
                 changed.append(c.id)
     return get_many(db, changed)
+
+
+EMAIL_STATUSES = ("ok", "deferred", "bounced", "complained")
+
+
+def _email_statuses(items: list[str]) -> dict[str, str]:
+    """--email-status ADDRESS=STATUS items as {address: status}."""
+    out = {}
+    for item in items:
+        addr, sep, status = item.rpartition("=")
+        status = status.strip().lower()
+        if not sep or not addr.strip() or status not in EMAIL_STATUSES:
+            raise InvalidInput(
+                f"--email-status takes ADDRESS=STATUS with STATUS one of "
+                f"{', '.join(EMAIL_STATUSES)}, not {item!r}"
+            )
+        out[addr.strip()] = status
+    return out
+
+
+def _set_email_statuses(db: Db, tx: Transaction, c: Contact, statuses: dict[str, str]) -> bool:
+    """Set the delivery status of addresses by hand (a bounce that was not one, a complaint
+    withdrawn); the change log keeps what it was."""
+    if not statuses:
+        return False
+    rows = {r["value"].casefold(): r for r in store.emails_of(db, [c.id])[c.id]}
+    changed = False
+    for addr, status in statuses.items():
+        row = rows.get(addr.casefold())
+        if row is None:
+            raise InvalidInput(f"contact {c.id} has no email {addr}")
+        if row["status"] != status:
+            changed |= tx.update("emails", row["id"], {
+                "status": status, "status_at": tx.at, "status_reason": "set by hand",
+            })  # fmt: skip
+    return changed
 
 
 def tag(db: Db, ids: list[int], tags: list[str], *, remove: bool = False) -> list[Contact]:
