@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("crm_cli.commands.report", "app"),
     "alerts": ("crm_cli.commands.alerts", "alerts_cmd"),
     "campaign": ("crm_cli.commands.campaign", "app"),
+    "coupon": ("crm_cli.commands.coupon", "app"),
     "hooks": ("crm_cli.commands.hooks", "app"),
     "dump": ("crm_cli.commands.dump", "dump_cmd"),
     "load": ("crm_cli.commands.dump", "load_cmd"),

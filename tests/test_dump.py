@@ -397,7 +397,7 @@ def test_a_dump_from_an_older_schema_is_loaded_then_migrated(crm, tmp_path, monk
     database the same crm makes by opening the old file in place."""
     old = tmp_path / "old.db"
     with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:-1])
+        m.setattr(migrations, "MIGRATIONS", [x for x in migrations.MIGRATIONS if x[0] < "m012"])
         crm("--db", str(old), "contact", "add", "Ana", "--email", "ana@example.es")
         crm("--db", str(old), "deal", "add", "Licencias", "--contact", "ana@example.es")
         crm("--db", str(old), "pipeline", "stage", "rename", "sales", "lead", "nuevo")

@@ -80,12 +80,15 @@ def add_cmd(
     source: Annotated[
         str | None, _opt("--source", help="Where it was bought: shop, pos, phone...")
     ] = None,
+    coupon: Annotated[
+        str | None, _opt("--coupon", help="A coupon code we issued (crm coupon issue).")
+    ] = None,
     json_: JsonOpt = False,
 ):
     """Record an order and print its id; the total is the sum of its lines."""
     o = orders.add(
         open_db(ctx), contact=contact, number=number, lines=line, date=date, currency=currency,
-        status=status, source=source,
+        status=status, source=source, coupon=coupon,
     )  # fmt: skip
     _print(o, json_)
 

@@ -67,6 +67,7 @@ class _Row:
     lines: list[_Line] = field(default_factory=list)
     refund: bool = False  # a line with a negative quantity
     total: int | None = None
+    coupon: str | None = None
 
 
 def write_batch(db, tx, items, opts, res, reject, source=None) -> None:
@@ -189,6 +190,7 @@ def _prepare(item: Item, opts, st: dict, system: str) -> _Row:
     row = _Row(item, number, contact, _text(rec.get("country")),
                _date(_text(rec.get("date") or rec.get("order_date"))),
                orders._status(status) if status else None, currency)  # fmt: skip
+    row.coupon = _text(rec.get("coupon") or rec.get("coupon_code"))
     total = _text(rec.get("total"))
     if isinstance(rec.get("lines"), list):  # our own JSON export
         if not rec["lines"]:
@@ -336,6 +338,7 @@ def _write(db, tx, key: str, group: list[_Row], cid: int, existing: dict | None,
     want = {"contact_id": cid, "order_date": order_date, "status": status,
             "total_minor": total, "currency": head.currency}  # fmt: skip
     if known is None and existing is None:
+        _with_coupon(db, group, want)
         oid = tx.insert("orders", {"number": head.number, **want, "source": system,
                                    "created_at": tx.at, "updated_at": tx.at})  # fmt: skip
         _insert_lines(tx, oid, lines, 0)
@@ -362,6 +365,7 @@ def _write(db, tx, key: str, group: list[_Row], cid: int, existing: dict | None,
             # The order may go on in the next batch: leave it until it differs.
             want = {**want, "total_minor": current["total_minor"]}
             want_keys = have_keys
+        _with_coupon(db, group, want)
         changed = False
         if have_keys != want_keys:
             k = 0
@@ -386,6 +390,17 @@ def _write(db, tx, key: str, group: list[_Row], cid: int, existing: dict | None,
         "unchanged_rows": (known or {}).get("unchanged_rows", 0),
     }  # fmt: skip
     return outcome
+
+
+def _with_coupon(db, group: list[_Row], want: dict) -> None:
+    """Add a row's coupon code and the discount it gives (a code we did not issue is refused)."""
+    from crm_cli.domain import coupons
+
+    code = next((r.coupon for r in group if r.coupon), None)
+    if code is not None:
+        want["coupon_code"], want["discount_minor"] = coupons.for_order(
+            db, code, want["total_minor"], want["currency"]
+        )
 
 
 def _insert_lines(tx, oid: int, lines: list[_Line], start: int) -> None:

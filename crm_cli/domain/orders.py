@@ -57,6 +57,9 @@ class Order:
     source: str | None
     created_at: str
     updated_at: str
+    coupon_code: str | None = None
+    discount: str | None = None
+    discount_minor: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in JSON_KEYS}
@@ -165,6 +168,9 @@ def load(db: Db, rows: list[dict]) -> list[Order]:
                     for x in lines[r["id"]]
                 ),
                 source=r["source"], created_at=r["created_at"], updated_at=r["updated_at"],
+                coupon_code=r.get("coupon_code"),
+                discount=money.format(r.get("discount_minor") or 0, cur),
+                discount_minor=r.get("discount_minor") or 0,
             )
         )  # fmt: skip
     return out
@@ -225,9 +231,12 @@ def add(
     currency: str | None = None,
     status: str = "paid",
     source: str | None = None,
+    coupon: str | None = None,
     now: datetime | None = None,
 ) -> Order:
-    """Record an order with its lines as one change set; the total is the sum of the lines."""
+    """Record an order with its lines as one change set; the total is the sum of the lines.
+
+    A coupon must be one we issued (any case); its discount on the total is recorded."""
     from crm_cli.domain import dates, selectors
 
     number = _number(number)
@@ -242,6 +251,9 @@ def add(
     if total > MAX_TOTAL_MINOR:
         raise InvalidInput(f"the order total is too large (at most {_max_total(code)})")
     (contact_id,) = selectors.contacts(db, contact)
+    from crm_cli.domain import coupons
+
+    coupon_code, discount = coupons.for_order(db, coupon, total, code)
     with transaction(db, f"order add {number}"[:120]) as tx:
         existing = store.id_by_number(db, number)  # case-insensitive, like the schema
         if existing is not None:
@@ -253,6 +265,7 @@ def add(
             {
                 "contact_id": contact_id, "number": number, "order_date": order_date,
                 "status": status, "total_minor": total, "currency": code, "source": source,
+                "coupon_code": coupon_code, "discount_minor": discount,
                 "created_at": tx.at, "updated_at": tx.at,
             },
         )  # fmt: skip

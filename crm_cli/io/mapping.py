@@ -32,7 +32,7 @@ _ORG = "name domain industry size phones street city region postal_code country 
 _DEAL = "title org org_ref contact amount currency stage status close owner owner_ref source lost_reason external_id created_at"
 _ORDER = (
     "number contact date status currency total sku description quantity unit_price country "
-    "external_id"
+    "external_id coupon"
 )
 _USER = (
     "name first_name last_name title emails phones street city region postal_code country "
@@ -415,6 +415,7 @@ _COMMON = {
     "conversions": "conversions results purchases conv",
     "label": "label adgroup adset adsetname adname ad adgroupname",
     "total": "total ordertotal",
+    "coupon": "coupon couponcode promocode discountcode voucher vouchercode",
     "sku": "sku productcode stockcode",
     "description": "description product productname item",
     "quantity": "quantity qty",

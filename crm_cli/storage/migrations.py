@@ -812,3 +812,32 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             conn.execute("ROLLBACK")
         raise
     return applied
+
+
+@migration
+def m014_coupons(conn: sqlite3.Connection) -> None:
+    """Coupons: one code per campaign recipient, and the coupon and discount on orders.
+
+    ``discount_pct`` (1-100) or ``discount_minor`` + ``currency`` (an amount off) or
+    neither; ``orders.discount_minor`` is the discount given on that order, in its currency.
+    """
+    _exec(
+        conn,
+        """
+CREATE TABLE coupons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    code TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    discount_pct INTEGER CHECK (discount_pct BETWEEN 1 AND 100),
+    discount_minor INTEGER CHECK (discount_minor > 0),
+    currency TEXT,
+    issued_at TEXT NOT NULL,
+    UNIQUE (campaign_id, contact_id)
+);
+CREATE INDEX coupons_contact ON coupons(contact_id);
+ALTER TABLE orders ADD COLUMN coupon_code TEXT COLLATE NOCASE;
+ALTER TABLE orders ADD COLUMN discount_minor INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX orders_coupon ON orders(coupon_code) WHERE coupon_code IS NOT NULL
+""",
+    )

@@ -72,6 +72,7 @@ FIELDS: dict[str, FieldSql] = {
         "(SELECT coalesce(sum(xl.quantity), 0) FROM order_lines xl WHERE xl.order_id = o.id)",
         doc="number of items (sum of line quantities)",
     ),
+    "coupon": FieldSql("text", "o.coupon_code", doc="the coupon code used (has:coupon)"),
     "created": FieldSql("instant", "o.created_at", doc="when the order was recorded"),
     "updated": FieldSql("instant", "o.updated_at", doc="when the order last changed"),
 }

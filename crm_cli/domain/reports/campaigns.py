@@ -10,6 +10,11 @@
 - **converted**: recipients who placed a paid order (from the day of their message) or
   had a deal won within ``campaign.conversion_days`` (or ``--window``) after it;
   **revenue** is those orders' totals plus those deals' amounts, per currency.
+- **coupons** (``crm coupon issue``): issued codes; redeemed = distinct codes used on paid
+  orders; redemption rate = redeemed / issued; orders with a coupon, their revenue (order
+  totals) and the discount given, per currency, count paid orders only; "used by someone
+  else" counts orders of any status whose contact is not the code's recipient, each
+  listed on a row of its own.
 - **ad and social campaigns**: cost, impressions, clicks and conversions imported with
   ``crm import campaign-stats``; CTR = clicks / impressions, conversion rate =
   conversions / clicks, cost per conversion = cost / conversions.
@@ -134,6 +139,7 @@ def campaign(db: Db, args: ReportArgs) -> Report:
         row("cost per conversion", amount=ad["cost_per_conversion"])
     elif not sent_here:
         row("cost", note="no figures yet: crm import campaign-stats FILE --campaign NAME")
+    _coupon_rows(db, row, c)
     cols = [Col("metric", "metric"), Col("count", "count", "int"), Col("pct", "%", "pct"),
             Col("amount", "amount", "money"), Col("note", "note")]  # fmt: skip
     notes = []
@@ -142,6 +148,35 @@ def campaign(db: Db, args: ReportArgs) -> Report:
                      "from crm import mail")  # fmt: skip
     return Report("campaign", f"Campaign {c.name} ({c.channel}, {c.status})", cols, rows,
                   filters=args.filters, notes=notes)  # fmt: skip
+
+
+def _coupon_rows(db: Db, row, c: campaigns.Campaign) -> None:
+    from crm_cli.storage import coupons as coupon_store
+
+    issued = coupon_store.issued_counts(db, [c.id]).get(c.id, 0)
+    if not issued:
+        return
+    used = coupon_store.campaign_orders(db, [c.id])
+    paid = [o for o in used if o["status"] == "paid"]
+    revenue: dict[str, int] = {}
+    discount: dict[str, int] = {}
+    for o in paid:
+        revenue[o["currency"]] = revenue.get(o["currency"], 0) + o["total_minor"]
+        discount[o["currency"]] = discount.get(o["currency"], 0) + o["discount_minor"]
+    redeemed = len({o["code"].upper() for o in paid})
+    row("coupons issued", issued)
+    row("coupons redeemed", redeemed, issued, note="distinct codes on paid orders; % of issued")
+    row("orders with a coupon", len(paid), note="paid")
+    if len(used) > len(paid):
+        row("orders with a coupon, not paid", len(used) - len(paid), note="refunded or cancelled")
+    row("coupon revenue", amount=amounts(revenue) or None, note="totals of those paid orders")
+    row("coupon discount", amount=amounts(discount) or None, note="given on those paid orders")
+    others = [o for o in used if o["contact_id"] != o["coupon_contact_id"]]
+    row("coupons used by someone else", len(others), len(used), note="orders of any status")
+    for o in others:
+        row(f"used by someone else: order {o['number']}",
+            note=f"code {o['code']} used by {o['contact']} (contact {o['contact_id']}), "
+                 f"issued to contact {o['coupon_contact_id']}; {o['status']}")  # fmt: skip
 
 
 def _reach_rows(row, c: campaigns.Campaign, r: Results, days: int) -> None:
