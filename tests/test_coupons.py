@@ -133,13 +133,15 @@ def test_import_orders_reads_a_coupon_column(spring, tmp_path):
         "I3,p1@example.com,2026-03-07,S,1,5.00,BOGUS\n",
         encoding="utf-8",
     )
-    r = spring("import", "orders", str(f), ok=False)
+    rejects = tmp_path / "rejects.csv"
+    r = spring("import", "orders", str(f), "--rejects", str(rejects), ok=False)
     assert r.exit_code == 11, r.stderr
+    assert "BOGUS" in rejects.read_text(encoding="utf-8")
     i1 = spring.json("order", "show", "I1")
     assert (i1["coupon_code"], i1["total_minor"], i1["discount_minor"]) == (codes["P0"], 2500, 250)
     assert spring.json("order", "show", "I2")["coupon_code"] is None
     spring.fails("order", "show", "I3", code=3)
-    r = spring("import", "orders", str(f), ok=False)  # again: nothing changes
+    r = spring("import", "orders", str(f), "--rejects", str(rejects), ok=False)  # again
     assert "0 created, 0 updated" in r.stderr
 
 
