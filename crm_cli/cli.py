@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("crm_cli.commands.demo", "demo_cmd"),
     "dash": ("crm_cli.commands.dash", "dash_cmd"),
     "report": ("crm_cli.commands.report", "app"),
+    "target": ("crm_cli.commands.target", "app"),
     "alerts": ("crm_cli.commands.alerts", "alerts_cmd"),
     "campaign": ("crm_cli.commands.campaign", "app"),
     "coupon": ("crm_cli.commands.coupon", "app"),

@@ -166,6 +166,13 @@ KEYS: dict[str, Key] = {
             "alerts: at most this many of each kind per run (the rest come in later runs)",
         ),
         Key(
+            "alerts.target_tolerance",
+            "team",
+            "float",
+            10.0,
+            "alert: attainment this many points below the share of the target's period elapsed",
+        ),
+        Key(
             "alerts.overdue_days",
             "team",
             "int",

@@ -11,7 +11,7 @@ from crm_cli.domain import reports
 
 app = noun_app(
     "Reports: pipeline, forecast, winrate, cycle, funnel, lost, activity, service, rfm, churn, "
-    "team, best, lookalike, conversion, campaign, campaigns. They take filters, a period (--period 2026-Q1, "
+    "team, best, lookalike, conversion, campaign, campaigns, targets. They take filters, a period (--period 2026-Q1, "
     "'last quarter', ytd, or --from/--to) where one applies, --json, --csv and --chart."
 )
 
@@ -365,3 +365,17 @@ def campaigns_cmd(
     """All campaigns side by side (a period keeps those first sent in it), newest first."""
     args = reports.ReportArgs((), period, start, end, window=window)
     _show(ctx, "campaigns", args, json_, csv_, chart)
+
+
+@app.command("targets")
+def targets_cmd(
+    ctx: typer.Context,
+    period: PeriodOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Sales targets per person and team (default period: this quarter): target, won,
+    weighted pipeline closing in it, attainment, projected attainment, elapsed and gap."""
+    args = reports.ReportArgs((), period)
+    _show(ctx, "targets", args, json_, csv_, chart)

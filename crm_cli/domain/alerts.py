@@ -12,7 +12,13 @@ Four kinds, thresholds in team settings:
 - ``campaign-bounces`` / ``campaign-complaints``: an email campaign whose hard bounces or
   complaints (imported mail matched to its messages) exceed ``alerts.campaign_bounce_rate``
   (5 %) or ``alerts.campaign_complaint_rate`` (0.3 %) of the messages sent, once it has
-  sent at least ``CAMPAIGN_MIN_SENT`` (a rate over a handful of messages is noise).
+  sent at least ``CAMPAIGN_MIN_SENT`` (a rate over a handful of messages is noise);
+- ``behind-target``: a person or team whose attainment of a sales target for the current
+  period (won / target) is more than ``alerts.target_tolerance`` (10) points below the
+  share of the period elapsed. Keyed by the target and the start of the current month
+  (the period's start for a monthly target): once per month and target while behind, so
+  a quarterly or yearly target that recovers and falls behind again alerts again the
+  next month.
 
 Each alert is claimed per recipient under the instant that identifies its condition (the
 deal's last touch, the follow-up's due time, the customer's last touch, the ticket's due
@@ -33,7 +39,7 @@ from crm_cli.storage import reports as report_store
 from crm_cli.storage.db import Db, transaction
 
 KINDS = ("stale-deal", "overdue-followup", "at-risk", "ticket-past-due", "campaign-bounces",
-         "campaign-complaints")  # fmt: skip
+         "campaign-complaints", "behind-target")  # fmt: skip
 CAMPAIGN_MIN_SENT = 10
 
 
@@ -149,7 +155,42 @@ def collect(
                          r["due_at"], r["owner_id"], r["owner"]))  # fmt: skip
     for kind in ("campaign-bounces", "campaign-complaints"):
         out += cap(kind, _campaign_alerts(db, kind, recipient_id, owner))
+    out += cap("behind-target", _target_alerts(db, recipient_id, owner, now))
     return out, more
+
+
+def _target_alerts(db: Db, recipient_id: int, owner: int | None, now: datetime) -> list[Alert]:
+    """People and teams behind a target of a period under way, furthest behind first."""
+    from crm_cli.domain import targets
+    from crm_cli.storage import targets as target_store
+
+    tolerance = float(settings.get(db, "alerts.target_tolerance"))
+    today = dates.to_local(now).date()
+    month = dates.to_db(dates.unit_period(today, "month").start)
+    my_team = users.get(db, owner).team_id if owner is not None else None
+    found = []
+    for label in target_store.active_periods(db, today.isoformat()):
+        period = targets.parse_period(label, now=now)
+        key = max(month, dates.to_db(period.start))
+        for r in targets.figures(db, period, now):
+            if r["target_id"] is None or r["attainment"] is None:
+                continue
+            behind = r["elapsed"] - r["attainment"]
+            if behind <= tolerance:
+                continue
+            person = r["kind"] == "person"
+            if owner is not None and (r["_id"] != owner if person else r["_id"] != my_team):
+                continue
+            if store.claimed(db, "behind-target", r["target_id"], recipient_id, key):
+                continue
+            name = r["name"] if person else f"team {r['name']}"
+            found.append((behind, Alert(
+                "behind-target", r["target_id"], f"target:{r['target_id']}",
+                f"{name} {label} {r['currency']}",
+                f"{r['attainment']:.1f}% of {r['target']} won with {r['elapsed']:.1f}% of the "
+                f"period gone (tolerance {tolerance:g} points); gap {r['gap']}",
+                key, r["_id"] if person else None, r["name"] if person else None)))  # fmt: skip
+    return [a for _, a in sorted(found, key=lambda x: -x[0])]
 
 
 def _campaign_alerts(db: Db, kind: str, recipient_id: int, owner: int | None) -> list[Alert]:
@@ -234,7 +275,8 @@ def subject(alerts: tuple[Alert, ...]) -> str:
              "ticket-past-due": ("ticket past due", "tickets past due"),
              "campaign-bounces": ("campaign bouncing", "campaigns bouncing"),
              "campaign-complaints": ("campaign drawing complaints",
-                                     "campaigns drawing complaints")}  # fmt: skip
+                                     "campaigns drawing complaints"),
+             "behind-target": ("target behind", "targets behind")}  # fmt: skip
     parts = []
     for k in KINDS:
         n = sum(1 for a in alerts if a.kind == k)

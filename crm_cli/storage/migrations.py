@@ -815,6 +815,39 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 
 
 @migration
+def m013_targets(conn: sqlite3.Connection) -> None:
+    """Sales targets: an amount per person or team, calendar period and currency.
+
+    ``period`` is the canonical text of a whole month, quarter or year (``2026-03``,
+    ``2026-Q1``, ``2026``); ``start_date``/``end_date`` are its local days (inclusive).
+    SQLite's UNIQUE treats NULLs as distinct, so one index per side keeps a person (or
+    a team) to one target per period and currency.
+    """
+    _exec(
+        conn,
+        """
+CREATE TABLE targets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id INTEGER REFERENCES users(id),
+    team_id INTEGER REFERENCES teams(id),
+    period TEXT NOT NULL,
+    start_date TEXT NOT NULL,
+    end_date TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    CHECK ((owner_id IS NULL) <> (team_id IS NULL)),
+    UNIQUE (owner_id, team_id, period, currency)
+);
+CREATE UNIQUE INDEX targets_owner ON targets(owner_id, period, currency) WHERE owner_id IS NOT NULL;
+CREATE UNIQUE INDEX targets_team ON targets(team_id, period, currency) WHERE team_id IS NOT NULL;
+CREATE INDEX targets_dates ON targets(start_date, end_date)
+""",
+    )
+
+
+@migration
 def m014_coupons(conn: sqlite3.Connection) -> None:
     """Coupons: one code per campaign recipient, and the coupon and discount on orders.
 

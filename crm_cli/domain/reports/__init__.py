@@ -183,6 +183,7 @@ REPORTS = {
     "conversion": ("crm_cli.domain.reports.conversion", "conversion"),
     "campaign": ("crm_cli.domain.reports.campaigns", "campaign"),
     "campaigns": ("crm_cli.domain.reports.campaigns", "campaigns_side_by_side"),
+    "targets": ("crm_cli.domain.reports.targets", "targets_report"),
 }
 
 
