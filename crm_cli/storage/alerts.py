@@ -21,13 +21,14 @@ def _mine(owner: str) -> str:
     return f" AND ({owner} IS NULL OR {owner} = ?)"
 
 
-def stale_deals(
-    db: Db, default_before: str, stage_before: dict[str, str], recipient: int,
-    mine: int | None, limit: int,
-) -> list[dict]:  # fmt: skip
+STALE_ORDER = "q.amount_minor IS NULL, q.amount_minor DESC, q.since, q.id"
+
+
+def stale_deals_sql(default_before: str, stage_before: dict[str, str]) -> tuple[str, list]:
     """Open deals whose last touch (stage change or activity) is older than their stage's
-    limit (``stage_before``: folded stage name -> instant; else ``default_before``),
-    biggest first."""
+    limit (``stage_before``: folded stage name -> instant; else ``default_before``), as a
+    subquery ``q`` (id, title, owner_id, owner, stage, amount_minor, currency, since) and its
+    parameters; ``crm doctor`` lists the same deals without claims."""
     if stage_before:
         before_sql = "CASE lower(s.name)" + " WHEN ? THEN ?" * len(stage_before) + " ELSE ? END"
     else:
@@ -35,7 +36,6 @@ def stale_deals(
     case_params = [p for name, at in stage_before.items() for p in (name, at)]
     # A deal can only be stale if it entered its stage before the latest of the limits.
     latest = max([default_before, *stage_before.values()])
-    params = [*case_params, default_before, latest, recipient]
     sql = f"""SELECT * FROM (
           SELECT d.id, d.title, d.owner_id, u.name AS owner, s.name AS stage, d.amount_minor,
                  d.currency,
@@ -46,12 +46,22 @@ def stale_deals(
           FROM deals d JOIN stages s ON s.id = d.stage_id
           LEFT JOIN users u ON u.id = d.owner_id
           WHERE d.status = 'open' AND d.stage_entered_at < ?) AS q
-        WHERE q.since < q.before{_unclaimed("stale-deal", "q.id", "q.since")}"""
+        WHERE q.since < q.before"""
+    return sql, [*case_params, default_before, latest]
+
+
+def stale_deals(
+    db: Db, default_before: str, stage_before: dict[str, str], recipient: int,
+    mine: int | None, limit: int,
+) -> list[dict]:  # fmt: skip
+    """The stale deals the recipient was not told about yet, biggest first."""
+    sql, params = stale_deals_sql(default_before, stage_before)
+    sql += _unclaimed("stale-deal", "q.id", "q.since")
+    params.append(recipient)
     if mine is not None:
         sql += _mine("q.owner_id")
         params.append(mine)
-    sql += " ORDER BY q.amount_minor IS NULL, q.amount_minor DESC, q.since, q.id LIMIT ?"
-    return fetch_all(db, sql, [*params, limit])
+    return fetch_all(db, f"{sql} ORDER BY {STALE_ORDER} LIMIT ?", [*params, limit])
 
 
 def overdue_followups(

@@ -262,26 +262,11 @@ def contact_names(db: Db, ids: list[int]) -> dict[int, str]:
 def stale_deals(
     db: Db, default_before: str, stage_before: dict[str, str], limit: int
 ) -> tuple[int, list[dict]]:
-    """Open deals whose last touch (stage change or activity) is older than their stage's
-    limit (``stage_before``: folded stage name -> instant; else ``default_before``),
-    biggest first: ``storage.alerts.stale_deals`` without claims."""
-    if stage_before:
-        before_sql = "CASE lower(s.name)" + " WHEN ? THEN ?" * len(stage_before) + " ELSE ? END"
-    else:
-        before_sql = "?"
-    case_params = [p for name, at in stage_before.items() for p in (name, at)]
-    latest = max([default_before, *stage_before.values()])
-    sql = f"""SELECT * FROM (
-          SELECT d.id, d.title, s.name AS stage, d.amount_minor, d.currency,
-                 max(d.stage_entered_at, coalesce(
-                     (SELECT max(a.occurred_at) FROM activities a WHERE a.deal_id = d.id), ''))
-                   AS since,
-                 {before_sql} AS before
-          FROM deals d JOIN stages s ON s.id = d.stage_id
-          WHERE d.status = 'open' AND d.stage_entered_at < ?) AS q
-        WHERE q.since < q.before"""
-    order = "q.amount_minor IS NULL, q.amount_minor DESC, q.since, q.id"
-    return _counted(db, sql, [*case_params, default_before, latest], order, limit)
+    """``crm alerts``' stale deals, without claims: (how many, the first ``limit``)."""
+    from crm_cli.storage.alerts import STALE_ORDER, stale_deals_sql
+
+    sql, params = stale_deals_sql(default_before, stage_before)
+    return _counted(db, sql, params, STALE_ORDER, limit)
 
 
 def overdue_followups(db: Db, due_before: str, limit: int) -> tuple[int, list[dict]]:
