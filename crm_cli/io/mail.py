@@ -73,10 +73,33 @@ def check_address(to: str) -> str:
     return addr
 
 
+def connect(smtp: Smtp):
+    """An SMTP connection, secured and logged in as configured (closed if that fails)."""
+    import smtplib
+    import ssl
+
+    if smtp.security == "ssl":
+        client = smtplib.SMTP_SSL(
+            smtp.host, smtp.port, timeout=TIMEOUT, context=ssl.create_default_context()
+        )
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
+    try:
+        client.ehlo_or_helo_if_needed()
+        if smtp.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if smtp.user:
+            client.login(smtp.user, smtp.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def send(smtp: Smtp, to: str, subject: str, body: str) -> None:
     """Send one plain-text message; any failure raises MailFailed with one line."""
     import smtplib
-    import ssl
     from email.message import EmailMessage
     from email.utils import formatdate, make_msgid
 
@@ -89,17 +112,8 @@ def send(smtp: Smtp, to: str, subject: str, body: str) -> None:
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body)
     try:
-        if smtp.security == "ssl":
-            client = smtplib.SMTP_SSL(
-                smtp.host, smtp.port, timeout=TIMEOUT, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
+        client = connect(smtp)
         try:
-            if smtp.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if smtp.user:
-                client.login(smtp.user, smtp.password or "")
             refused = client.send_message(msg)
         except BaseException:
             client.close()
@@ -142,27 +156,7 @@ class SmtpTransport:
         self.client = None
 
     def _connect(self):
-        import smtplib
-        import ssl
-
-        s = self.smtp
-        if s.security == "ssl":
-            client = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=TIMEOUT, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(s.host, s.port, timeout=TIMEOUT)
-        try:
-            client.ehlo_or_helo_if_needed()
-            if s.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if s.user:
-                client.login(s.user, s.password or "")
-        except BaseException:
-            client.close()
-            raise
-        self.client = client
+        self.client = connect(self.smtp)
 
     def _drop(self) -> None:
         if self.client is not None:
