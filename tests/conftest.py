@@ -99,6 +99,26 @@ class Collect:
 
 
 @pytest.fixture
+def smtp_handler():
+    """Start a real SMTP server on 127.0.0.1 around an aiosmtpd handler; returns its port.
+    Servers stop at the end of the test."""
+    from aiosmtpd.controller import Controller
+
+    servers = []
+
+    def start(handler) -> int:
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        servers.append(controller)
+        return port
+
+    yield start
+    for c in servers:
+        c.stop()
+
+
+@pytest.fixture
 def smtp_server(isolated):
     from aiosmtpd.controller import Controller
 

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import free_port
 
 PEOPLE = 24
 KILLS = 10  # bench/torture (issue 9) runs the long campaign; this is a fixed-seed sample
@@ -40,21 +39,16 @@ class Slow:
 
 
 @pytest.fixture
-def slow_server(isolated):
-    from aiosmtpd.controller import Controller
-
+def slow_server(isolated, smtp_handler):
     handler = Slow()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    port = smtp_handler(handler)
     (isolated / "config" / "config.toml").write_text(
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n'
         '[campaign]\nfrom = "news@shop.example"\n'
         'unsubscribe_url = "https://shop.example/u/{token}"\n',
         encoding="utf-8",
     )
-    yield handler
-    controller.stop()
+    return handler
 
 
 def _send(name: str, *extra: str) -> subprocess.Popen:

@@ -8,7 +8,6 @@ import json
 from email.message import EmailMessage
 
 import pytest
-from conftest import free_port
 
 
 class Inbox:
@@ -26,13 +25,9 @@ class Inbox:
 
 
 @pytest.fixture
-def inbox(isolated):
-    from aiosmtpd.controller import Controller
-
+def inbox(isolated, smtp_handler):
     handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    port = smtp_handler(handler)
     (isolated / "config" / "config.toml").write_text(
         '[time]\nzone = "Europe/Madrid"\n\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n'
@@ -41,8 +36,7 @@ def inbox(isolated):
         '[mail]\nown_addresses = ["news@shop.example"]\n',
         encoding="utf-8",
     )
-    yield handler
-    controller.stop()
+    return handler
 
 
 def _reply(original: EmailMessage, sender: str, body: str, **headers) -> EmailMessage:

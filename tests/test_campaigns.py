@@ -44,16 +44,11 @@ class Server:
 
 
 @pytest.fixture
-def server(isolated):
-    from aiosmtpd.controller import Controller
-
+def server(isolated, smtp_handler):
     handler = Server()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    port = smtp_handler(handler)
     _config(isolated, f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n')
-    yield handler
-    controller.stop()
+    return handler
 
 
 def _config(tmp_path, extra: str = "") -> None:
