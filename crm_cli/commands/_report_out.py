@@ -12,7 +12,7 @@ from typing import Any
 from crm_cli.domain import money
 from crm_cli.domain.reports import Col, Report
 
-_NUMERIC = ("int", "money", "pct", "days", "hours")
+_NUMERIC = ("int", "money", "pct", "days", "hours", "num", "signed")
 
 
 def emit(report: Report, fmt: str, *, chart: bool = False) -> None:
@@ -65,6 +65,10 @@ def cell(v: Any, col: Col) -> str:
         return f"{v:,}"
     if col.kind in ("pct", "days", "hours"):
         return f"{v:.1f}"
+    if col.kind == "num":
+        return f"{v:.2f}"
+    if col.kind == "signed":
+        return f"{v:+.2f}"
     if isinstance(v, dict):
         return " · ".join(f"{k} {n}" for k, n in v.items())
     return str(v)
@@ -159,6 +163,9 @@ def bars(report: Report, width: int | None = None) -> str:
         groups = [(c, [r for r in report.rows if r.get("currency") == c]) for c in currencies]
     else:
         groups = [(None, report.rows)]
+    # A row with none of the charted figures (a summary row such as a difference) has no bar.
+    groups = [(c, [r for r in rows if any(r.get(k) is not None for k, _ in spec.series)])
+              for c, rows in groups]  # fmt: skip
     out: list[str] = []
     legend = "  ".join(
         f"{_FILLS[i % len(_FILLS)]} {name}" for i, (_, name) in enumerate(spec.series)

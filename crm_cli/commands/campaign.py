@@ -49,6 +49,18 @@ FromOpt = Annotated[
 ]
 SegmentOpt = Annotated[str | None, typer.Option("--segment", help="Segment to reach.")]
 NotesOpt = Annotated[str | None, typer.Option("--notes", help="Free-text notes.")]
+HoldoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--holdout", metavar="PCT",
+        help="Hold out this share of the segment from every channel (e.g. 10%), as a"
+        " control group for crm report impact.",
+    ),
+]  # fmt: skip
+SeedOpt = Annotated[
+    str | None,
+    typer.Option("--seed", help="The hold-out's random seed (default: a new random one)."),
+]
 
 
 @app.command("add")
@@ -64,6 +76,8 @@ def add_cmd(
         str, typer.Option("--channel", help="email, call (a call list), letter, ad or social.")
     ] = "email",
     notes: NotesOpt = None,
+    holdout: HoldoutOpt = None,
+    seed: SeedOpt = None,
     json_: JsonOpt = False,
 ):
     """Add a campaign: email needs --segment, --subject and --template."""
@@ -71,7 +85,7 @@ def add_cmd(
     c = campaigns.add(
         db, name, channel=channel, segment=segment, subject=subject,
         body=_read(template, "template"), html=_read(html, "HTML template"), sender=sender,
-        notes=notes,
+        notes=notes, holdout_pct=holdout, holdout_seed=seed,
     )  # fmt: skip
     _emit_id(c, json_)
 
@@ -94,14 +108,17 @@ def edit_cmd(
     html: HtmlOpt = None,
     sender: FromOpt = None,
     notes: NotesOpt = None,
+    holdout: HoldoutOpt = None,
+    seed: SeedOpt = None,
     json_: JsonOpt = False,
 ):
-    """Change a campaign; its audience and message only before it starts sending."""
+    """Change a campaign; its audience and message only before it starts sending, its
+    hold-out (--holdout 0 removes it) only before it is drawn."""
     db = open_db(ctx)
     c = campaigns.edit(
         db, name, new_name=new_name, segment=segment, subject=subject,
         body=_read(template, "template"), html=_read(html, "HTML template"), sender=sender,
-        notes=notes,
+        notes=notes, holdout_pct=holdout, holdout_seed=seed,
     )  # fmt: skip
     _emit_id(c, json_)
 
@@ -142,6 +159,58 @@ def show_cmd(ctx: typer.Context, name: NameArg, json_: JsonOpt = False):
               "skipped"):  # fmt: skip
         c[k] = st[k]
     emit_object(c, "json" if json_ else "table")
+
+
+AUDIENCE_COLUMNS = [("contact_id", "id"), ("name", "name"), ("email", "email"),
+                    ("phone", "phone"), ("city", "city"), ("group", "group")]  # fmt: skip
+
+
+@app.command("audience")
+def audience_cmd(
+    ctx: typer.Context,
+    name: NameArg,
+    holdout: Annotated[
+        bool, typer.Option("--holdout", help="List the hold-out (the control group) instead.")
+    ] = False,
+    json_: JsonOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+):
+    """Who the campaign may reach on channels outside crm (a till's receipts, SMS, the web
+    area): the segment less its hold-out and opted-out contacts. Draws the hold-out."""
+    from crm_cli.commands._output import emit_list, fmt_choice
+
+    fmt = fmt_choice(json_=json_, csv_=csv_)
+    rows = campaigns.audience(open_db(ctx, must_exist=True), name, holdout=holdout)
+    emit_list(rows, AUDIENCE_COLUMNS, fmt, keys=campaigns.AUDIENCE_KEYS)
+
+
+DELIVERY_COLUMNS = [("at", "at"), ("contact_id", "id"), ("name", "name"), ("channel", "channel"),
+                    ("status", "status"), ("count", "count"), ("email", "email"),
+                    ("city", "city")]  # fmt: skip
+
+
+@app.command("deliveries")
+def deliveries_cmd(
+    ctx: typer.Context,
+    name: NameArg,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Only this channel (receipt, letter, …).")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only this status (delivered, returned, opened, …)."),
+    ] = None,
+    json_: JsonOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+):
+    """List the deliveries imported for the campaign (crm import deliveries), e.g. the
+    letters that came back: --channel letter --status returned."""
+    from crm_cli.commands._output import emit_list, fmt_choice
+
+    fmt = fmt_choice(json_=json_, csv_=csv_)
+    rows = campaigns.deliveries(open_db(ctx, must_exist=True), name, channel=channel,
+                                status=status)  # fmt: skip
+    emit_list(rows, DELIVERY_COLUMNS, fmt, keys=campaigns.DELIVERY_KEYS)
 
 
 @app.command("preview")

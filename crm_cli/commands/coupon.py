@@ -40,8 +40,9 @@ def issue_cmd(
     r = coupons.issue(open_db(ctx), campaign, segment=segment, prefix=prefix, discount=discount,
                       length=length)  # fmt: skip
     print(r.issued)
+    held = f", {r.held_out} in the hold-out (skipped)" if r.held_out else ""
     print(f"{r.campaign}: {r.issued} new, {r.kept} already had one, "
-          f"{r.opted_out} opted out (skipped)", file=sys.stderr)  # fmt: skip
+          f"{r.opted_out} opted out (skipped){held}", file=sys.stderr)  # fmt: skip
 
 
 @app.command("list")

@@ -22,7 +22,7 @@ def _opt(*names: str, help: str, metavar: str | None = None):
 
 def _run(
     ctx: typer.Context, kind: str, file: str, *, map_: list[str] | None, map_file: str | None,
-    json_: bool, **options,
+    json_: bool, after=None, **options,
 ) -> None:  # fmt: skip
     from crm_cli.commands._output import note
     from crm_cli.domain import imports
@@ -61,6 +61,8 @@ def _run(
     elif res.import_id is not None:
         line += f"; import {res.import_id} changed nothing"
     note(line)
+    if after is not None:
+        after(res)
     if res.dry_run:
         for n, reason in res.sample:
             note(f"  line {n}: {reason}")
@@ -271,6 +273,59 @@ def campaign_stats_cmd(
         ctx, "campaign-stats", file, map_=map_, map_file=None, json_=json_, fmt=fmt,
         encoding=encoding, delimiter=delimiter, dry_run=dry_run, rejects=rejects,
         extra={"campaign": campaign},
+    )  # fmt: skip
+
+
+@app.command("deliveries")
+def deliveries_cmd(
+    ctx: typer.Context,
+    file: FileArg,
+    campaign: Annotated[
+        str, _opt("--campaign", help="The campaign the deliveries belong to.", metavar="NAME")
+    ],
+    fmt: Annotated[
+        str | None, _opt("--format", help="csv, json or ndjson (default: detected).")
+    ] = None,
+    map_: MapOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    system: Annotated[
+        str | None,
+        _opt(
+            "--system",
+            help="Also find contacts by the ids this system gave them (e.g. a"
+            " loyalty-card import's --system).",
+            metavar="NAME",
+        ),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    rejects: Annotated[
+        str | None,
+        _opt("--rejects", help="Reject file (default: FILE.rejects.csv here).", metavar="PATH"),
+    ] = None,
+    json_: JsonOpt = False,
+):
+    """Import a campaign's reach outside crm (CSV or NDJSON: contact email or id, channel --
+    receipt, letter, sms, call, web, email --, time, status -- delivered, returned, failed,
+    opened, visited --, count); importing the same rows again creates nothing."""
+    from crm_cli.commands._output import note
+    from crm_cli.domain import campaigns
+
+    db = open_db(ctx, must_exist=True)
+    c = campaigns.get(db, campaign)  # unknown: exit 3 before reading
+    if not dry_run:
+        campaigns.draw_holdout(db, c)
+
+    def warn(res) -> None:
+        reached = res.details.get("holdout_reached")
+        if reached:
+            note(f"warning: {reached} member(s) of the hold-out of {c.name} were reached;"
+                 " crm report impact leaves them out of the control group")  # fmt: skip
+
+    _run(
+        ctx, "deliveries", file, map_=map_, map_file=None, json_=json_, fmt=fmt,
+        encoding=encoding, delimiter=delimiter, dry_run=dry_run, rejects=rejects,
+        extra={"campaign": campaign, "system": system}, after=warn,
     )  # fmt: skip
 
 

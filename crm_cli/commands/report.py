@@ -11,7 +11,7 @@ from crm_cli.domain import reports
 
 app = noun_app(
     "Reports: pipeline, forecast, winrate, cycle, funnel, lost, activity, service, rfm, churn, "
-    "team, best, lookalike, conversion, campaign, campaigns, targets. They take filters, a period (--period 2026-Q1, "
+    "team, best, lookalike, conversion, campaign, campaigns, impact, targets. They take filters, a period (--period 2026-Q1, "
     "'last quarter', ytd, or --from/--to) where one applies, --json, --csv and --chart."
 )
 
@@ -365,6 +365,44 @@ def campaigns_cmd(
     """All campaigns side by side (a period keeps those first sent in it), newest first."""
     args = reports.ReportArgs((), period, start, end, window=window)
     _show(ctx, "campaigns", args, json_, csv_, chart)
+
+
+@app.command("impact")
+def impact_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    metric: Annotated[
+        str, typer.Option("--metric", help="orders, revenue or visits (per customer).")
+    ] = "orders",
+    window: Annotated[
+        str, typer.Option("--window", metavar="DAYS", help="Each side of the start: 56, 56d, 8w.")
+    ] = "8w",
+    weekday: Annotated[
+        str | None,
+        typer.Option("--weekday", metavar="DAYS", help="Count only these days: sat,sun, weekend."),
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option("--control", help="holdout (default when the campaign has one) or matched."),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", metavar="DAY", help="The start day (default: its first reach)."),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option("--currency", help="Revenue in this currency (default: most used)."),
+    ] = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+    chart: ChartOpt = False,
+):
+    """Did the campaign change behaviour? Recipients against a control group (its hold-out,
+    or non-recipients matched on RFM), before and after: difference in differences with a
+    95% bootstrap interval, and the response rate."""
+    args = reports.ReportArgs((name,), start=start, currency=currency, window=window,
+                              metric=metric, weekdays=weekday, control=control)  # fmt: skip
+    _show(ctx, "impact", args, json_, csv_, chart)
 
 
 @app.command("targets")

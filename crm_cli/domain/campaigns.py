@@ -36,7 +36,7 @@ CHANNELS = ("email", "call", "letter", "ad", "social")
 SENT_CHANNELS = ("email", "call", "letter")  # the channels `crm campaign send` delivers
 SKIP_REASONS = (
     "opted_out", "no_email", "bounced", "complained", "duplicate_address", "no_phone",
-    "no_address", "contact_deleted",
+    "no_address", "contact_deleted", "holdout",
 )  # fmt: skip
 STOP_AFTER_TEMPORARY = 10  # consecutive temporary failures: the server is throttling us
 _BATCH = 200
@@ -61,13 +61,28 @@ class Campaign:
     notes: str | None
     created_at: str
     updated_at: str
+    holdout_pct: float | None = None
+    holdout_seed: str | None = None
+    holdout_at: str | None = None
+    # The team's campaign.* settings when it was read (sender, unsubscribe URL, mailto).
+    team: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "team"}
 
 
-def _load(row: dict) -> Campaign:
-    return Campaign(**{k: row.get(k) for k in Campaign.__dataclass_fields__})
+_TEAM_KEYS = ("campaign.from", "campaign.unsubscribe_url", "campaign.unsubscribe_mailto")
+
+
+def _load(row: dict, db: Db | None = None) -> Campaign:
+    """A campaign row, with the team settings its mail needs: the database's (``crm config
+    set`` stores team keys there), else a value in the personal config file."""
+    from crm_cli.domain import settings
+
+    team = {k: (settings.team_get(db, k) if db is not None else None) or config.get(k)
+            for k in _TEAM_KEYS}  # fmt: skip
+    fields = {k: row.get(k) for k in Campaign.__dataclass_fields__ if k != "team"}
+    return Campaign(**fields, team=team)
 
 
 def get(db: Db, ref: str | int) -> Campaign:
@@ -77,7 +92,7 @@ def get(db: Db, ref: str | int) -> Campaign:
     row = store.get(db, cid) if cid is not None else None
     if row is None:
         raise NotFound(f"no campaign named {text!r}; see crm campaign list")
-    return _load(row)
+    return _load(row, db)
 
 
 def overview(db: Db) -> list[dict]:
@@ -157,16 +172,22 @@ def _check_content(channel: str, subject, body, html) -> None:
 def add(
     db: Db, name: str, *, channel: str | None = None, segment: str | None = None,
     subject: str | None = None, body: str | None = None, html: str | None = None,
-    sender: str | None = None, notes: str | None = None,
+    sender: str | None = None, notes: str | None = None, holdout_pct: str | None = None,
+    holdout_seed: str | None = None,
 ) -> Campaign:  # fmt: skip
     """Add a campaign: email needs a segment, a subject and a template; a call or letter
-    campaign a segment; ad and social campaigns only record their results."""
-    from crm_cli.domain import segments
+    campaign a segment; ad and social campaigns only record their results. A hold-out
+    (``10%``) keeps that share of the segment out of every channel (``domain.holdout``)."""
+    from crm_cli.domain import holdout, segments
 
     name, ch = _name(name), _channel(channel)
     seg = segments.get(db, segment) if segment is not None else None
     if seg is None and ch in SENT_CHANNELS:
         raise InvalidInput(f"a {ch} campaign needs --segment")
+    pct = holdout.parse_pct(holdout_pct)
+    if pct is not None and seg is None:
+        raise InvalidInput("a hold-out is drawn from the campaign's segment: give --segment")
+    seed = _seed(holdout_seed) if pct is not None else None
     if ch == "email" and (subject is None or body is None):
         raise InvalidInput("an email campaign needs --subject and --template")
     _check_content(ch, subject, body, html)
@@ -179,17 +200,31 @@ def add(
             "subject": subject, "body_template": body, "html_template": html,
             "sender": sender, "status": "draft", "owner_id": tx.actor_id,
             "notes": validate.text(notes), "created_at": tx.at, "updated_at": tx.at,
+            "holdout_pct": pct, "holdout_seed": seed,
         })  # fmt: skip
     return get(db, cid)
+
+
+def _seed(text: str | None) -> str:
+    from crm_cli.domain import holdout
+
+    if text is None:
+        return holdout.new_seed()
+    seed = text.strip()
+    if not seed or len(seed) > 100 or not seed.isprintable():
+        raise InvalidInput("--seed: give 1-100 printable characters")
+    return seed
 
 
 def edit(
     db: Db, ref: str, *, new_name: str | None = None, segment: str | None = None,
     subject: str | None = None, body: str | None = None, html: str | None = None,
-    sender: str | None = None, notes: str | None = None,
+    sender: str | None = None, notes: str | None = None, holdout_pct: str | None = None,
+    holdout_seed: str | None = None,
 ) -> Campaign:  # fmt: skip
-    """Change a campaign; its audience and message only until its list is frozen."""
-    from crm_cli.domain import segments
+    """Change a campaign; its audience and message only until its list is frozen, its
+    hold-out only until it is drawn."""
+    from crm_cli.domain import holdout, segments
 
     c = get(db, ref)
     content = (segment, subject, body, html, sender)
@@ -197,6 +232,10 @@ def edit(
         raise Conflict(
             f"campaign {c.name!r} started sending at {c.frozen_at}: its audience and message"
             " stay as they were for everyone; add a new campaign instead"
+        )
+    if c.holdout_at and (holdout_pct is not None or holdout_seed is not None or segment):
+        raise Conflict(
+            f"campaign {c.name!r} drew its hold-out at {c.holdout_at}: it stays as drawn"
         )
     _check_content(c.channel, subject, body, html)
     values: dict[str, Any] = {}
@@ -214,6 +253,16 @@ def edit(
         values["sender"] = _sender(sender)
     if notes is not None:
         values["notes"] = validate.text(notes)
+    if holdout_pct is not None:
+        values["holdout_pct"] = holdout.parse_pct(holdout_pct)
+        if values["holdout_pct"] is not None and c.segment_id is None and segment is None:
+            raise InvalidInput("a hold-out is drawn from the campaign's segment: give --segment")
+        if values["holdout_pct"] is not None and not c.holdout_seed:
+            values["holdout_seed"] = _seed(holdout_seed)
+    if holdout_seed is not None:
+        if not (values.get("holdout_pct") or (c.holdout_pct and holdout_pct is None)):
+            raise InvalidInput("--seed is the hold-out's: give --holdout too")
+        values["holdout_seed"] = _seed(holdout_seed)
     if not values:
         return c
     with transaction(db, f"campaign edit {c.name}"[:120]) as tx:
@@ -243,17 +292,21 @@ class Planned:
 
 
 def _plan(db: Db, c: Campaign) -> list[Planned]:
-    """Everyone in the segment now, with the address to use or why they are skipped."""
-    from crm_cli.domain import segments
+    """Everyone in the segment now, with the address to use or why they are skipped
+    (the hold-out first: it is never reached, whatever else is true of them)."""
+    from crm_cli.domain import holdout, segments
 
     if c.segment_id is None:
         return []
     ids = segments.member_ids(db, segments.get(db, str(c.segment_id)))
+    held = holdout.held_out(db, c, ids)
     out: list[Planned] = []
     seen: set[str] = set()
     for r in _chunked_reachable(db, ids):
         reason, email = None, None
-        if r["consent"] == "opted_out":
+        if r["id"] in held:
+            reason = "holdout"
+        elif r["consent"] == "opted_out":
             reason = "opted_out"
         elif c.channel == "email":
             good = [v for v, st in r["emails"] if st in ("ok", "deferred")]
@@ -287,9 +340,11 @@ def _domain(sender: str) -> str:
 
 
 def _freeze(db: Db, tx: Transaction, c: Campaign, planned: list[Planned], sender: str | None):
-    """Write the frozen list: one ledger row per person, with a token and a Message-ID."""
-    from crm_cli.domain import segments
+    """Write the frozen list: one ledger row per person, with a token and a Message-ID
+    (and record the hold-out the plan skipped, if not recorded yet)."""
+    from crm_cli.domain import holdout, segments
 
+    holdout.ensure(db, tx, c, [p.contact_id for p in planned])  # the same draw _plan made
     domain = _domain(sender) if sender else None
     rows = []
     for p in planned:
@@ -315,7 +370,7 @@ def _freeze(db: Db, tx: Transaction, c: Campaign, planned: list[Planned], sender
 
 def sender_of(c: Campaign) -> str:
     """Who a campaign's mail is from: its --from, else campaign.from, else smtp.from."""
-    sender = c.sender or config.get("campaign.from") or config.get("smtp.from")
+    sender = c.sender or c.team.get("campaign.from") or config.get("smtp.from")
     if not sender:
         raise InvalidInput(
             "no sender address: give the campaign --from, or crm config set campaign.from ADDRESS"
@@ -323,11 +378,11 @@ def sender_of(c: Campaign) -> str:
     return _sender(sender)
 
 
-def unsubscribe_links(token: str) -> list[str]:
+def unsubscribe_links(c: Campaign, token: str) -> list[str]:
     """The List-Unsubscribe URIs for one recipient: the one-click https URL, and a mailto."""
     from urllib.parse import quote
 
-    url = config.get("campaign.unsubscribe_url")
+    url = c.team.get("campaign.unsubscribe_url")
     if not url:
         raise InvalidInput(
             "set campaign.unsubscribe_url to an https URL with {token} (RFC 8058 one-click"
@@ -339,7 +394,7 @@ def unsubscribe_links(token: str) -> list[str]:
             f"campaign.unsubscribe_url must be an https:// URL containing {{token}}, not {url!r}"
         )
     links = [url.replace("{token}", quote(token, safe=""))]
-    mailto = config.get("campaign.unsubscribe_mailto")
+    mailto = c.team.get("campaign.unsubscribe_mailto")
     if mailto:
         links.append(f"mailto:{str(mailto).strip()}?subject={quote('unsubscribe ' + token)}")
     return links
@@ -348,7 +403,7 @@ def unsubscribe_links(token: str) -> list[str]:
 def _render(c: Campaign, contact, email: str | None, token: str | None):
     from crm_cli.domain import campaign_mail
 
-    links = unsubscribe_links(token) if token else None
+    links = unsubscribe_links(c, token) if token else None
     ctx = campaign_mail.context(
         contact, email, campaign=c.name, unsubscribe_url=links[0] if links else None
     )
@@ -543,7 +598,7 @@ def check_ready(c: Campaign) -> str:
     no sender, no unsubscribe URL. Returns the sender."""
     _check_sendable(c, "email")
     sender = sender_of(c)
-    unsubscribe_links("check")
+    unsubscribe_links(c, "check")
     return sender
 
 
@@ -887,6 +942,68 @@ def _finish_other(db: Db, tx: Transaction, c: Campaign, res: SendResult) -> None
     res.skipped = store.skip_reasons(db, c.id)
     if not res.remaining and c.status != "done":
         tx.update("campaigns", c.id, {"status": "done", "updated_at": tx.at})
+
+
+# ---------------------------------------------------------------- outside channels
+
+
+def draw_holdout(db: Db, c: Campaign, members: list[int] | None = None) -> None:
+    """Draw and record the campaign's hold-out now, in a change set of its own, unless it
+    has none or it is drawn already (before an import of deliveries, an audience list)."""
+    from crm_cli.domain import holdout
+
+    if c.holdout_pct and not c.holdout_at:
+        with transaction(db, f"campaign holdout {c.name}"[:120]) as tx:
+            holdout.ensure(db, tx, c, members)
+
+
+AUDIENCE_KEYS = ("contact_id", "name", "email", "phone", "street", "postal_code", "city",
+                 "country", "group")  # fmt: skip
+
+
+def audience(db: Db, ref: str, *, holdout: bool = False) -> list[dict]:
+    """Who channels outside crm may reach: the frozen list (or, before the first send, the
+    segment now) less the hold-out and opted-out contacts; ``holdout`` lists the hold-out
+    instead. Draws and records the hold-out first if it is not drawn yet."""
+    from crm_cli.domain import holdout as holdouts
+    from crm_cli.domain import segments
+
+    c = get(db, ref)
+    if c.segment_id is None:
+        raise InvalidInput(f"campaign {c.name!r} has no segment: it has no audience to list")
+    ids = (store.frozen_ids(db, c.id) if c.frozen_at
+           else segments.member_ids(db, segments.get(db, str(c.segment_id))))  # fmt: skip
+    draw_holdout(db, c, ids)
+    held = holdouts.held_out(db, get(db, c.id), ids)
+    if holdout:
+        chosen = sorted(held)
+    else:
+        chosen = [i for i in ids if i not in held]
+    out = []
+    for i in range(0, len(chosen), 5000):
+        for r in store.audience_rows(db, chosen[i : i + 5000]):
+            if not holdout and r["consent"] == "opted_out":
+                continue
+            r.pop("consent")
+            r["group"] = "holdout" if holdout else "target"
+            out.append(r)
+    return out
+
+
+DELIVERY_KEYS = ("id", "contact_id", "name", "email", "channel", "status", "at", "count",
+                 "street", "postal_code", "city", "country")  # fmt: skip
+
+
+def deliveries(db: Db, ref: str, *, channel: str | None = None,
+               status: str | None = None) -> list[dict]:  # fmt: skip
+    """The campaign's imported deliveries (``crm import deliveries``), optionally of one
+    channel and status: which letters came back, who saw it on a receipt."""
+    from crm_cli.domain import import_deliveries as imp
+
+    c = get(db, ref)
+    ch = imp.word(channel, "channel", imp.CHANNEL_WORDS, imp.CHANNELS) if channel else None
+    st = imp.word(status, "status", imp.STATUS_WORDS, imp.STATUSES) if status else None
+    return store.deliveries(db, c.id, ch, st)
 
 
 # ---------------------------------------------------------------- opting out

@@ -95,6 +95,7 @@ class Issued:
     issued: int  # new codes now
     kept: int  # members who already had one
     opted_out: int  # members skipped
+    held_out: int = 0  # members in the campaign's hold-out: never given a code
 
 
 def issue(
@@ -109,7 +110,7 @@ def issue(
 ) -> Issued:
     """Give every segment member without a code for the campaign a new one (one change set)."""
     from crm_cli import config
-    from crm_cli.domain import campaigns, segments
+    from crm_cli.domain import campaigns, holdout, segments
 
     pre = (prefix or "").strip().upper()
     if not PREFIX_RE.match(pre):
@@ -121,9 +122,11 @@ def issue(
     ids = segments.member_ids(db, segments.get(db, segment), now=now)
     consent = store.consent_of(db, ids)
     with transaction(db, f"coupon issue {c.name}"[:120]) as tx:
+        held = holdout.ensure(db, tx, c)
         have = store.contacts_with_coupon(db, c.id)
         opted = [i for i in ids if consent.get(i) == "opted_out" and i not in have]
-        new = [i for i in ids if i not in have and consent.get(i) != "opted_out"]
+        new = [i for i in ids if i not in have and consent.get(i) != "opted_out"
+               and i not in held]  # fmt: skip
         taken: set[str] = set()
         rows = [
             {"campaign_id": c.id, "contact_id": i, "code": _new_code(db, pre, length, taken),
@@ -133,7 +136,8 @@ def issue(
         ]  # fmt: skip
         if rows:
             tx.insert_many("coupons", rows)
-    return Issued(c.name, len(rows), len([i for i in ids if i in have]), len(opted))
+    return Issued(c.name, len(rows), len([i for i in ids if i in have]), len(opted),
+                  len([i for i in ids if i in held and i not in have]))  # fmt: skip
 
 
 def list_coupons(db: Db, campaign: str) -> list[dict]:

@@ -42,6 +42,7 @@ KIND_WRITERS: dict[str, str] = {
     "visits": "crm_cli.domain.import_visits",
     "mail": "crm_cli.domain.import_mail",
     "campaign-stats": "crm_cli.domain.import_campaign_stats",
+    "deliveries": "crm_cli.domain.import_deliveries",
 }
 KINDS = ("contacts", "orgs", *KIND_WRITERS)
 ON_DUPLICATE = ("update", "merge", "skip", "create")

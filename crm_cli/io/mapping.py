@@ -38,6 +38,7 @@ _USER = (
     "name first_name last_name title emails phones street city region postal_code country "
     "birthday manager_ref external_id"
 )
+_DELIVERY = "contact contact_id emails channel at status count external_id"
 _CAMPAIGN_STATS = "date cost currency impressions clicks conversions label"
 _VISIT = (
     "emails visitor_id at landing_page referrer utm_source utm_medium utm_campaign pages "
@@ -52,6 +53,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "users": frozenset(_USER.split()),
     "visits": frozenset(_VISIT.split()),
     "campaign-stats": frozenset(_CAMPAIGN_STATS.split()),
+    "deliveries": frozenset(_DELIVERY.split()),
 }
 LIST_FIELDS = frozenset({"emails", "phones", "tags"})
 IGNORE = "-"
@@ -422,7 +424,11 @@ _COMMON = {
     "unit_price": "unitprice price",
     "fields.notes": "notes note comments",
     "visitor_id": "visitorid visitor clientid anonymousid cookieid deviceid sessionvisitor",
-    "at": "at time timestamp startedat sessionstart visitedat datetime visittime",
+    "at": "at time timestamp startedat sessionstart visitedat datetime visittime date"
+    " deliveredat sentat printedat returnedat openedat",
+    "channel": "channel deliverychannel",
+    "count": "count times numberoftimes timesshown receipts",
+    "contact_id": "contactid",
     "landing_page": "landingpage landing entrypage page path url",
     "referrer": "referrer referer referringurl",
     "utm_source": "utmsource source",

@@ -125,3 +125,80 @@ def ad_stats(db: Db, ids: list[int]) -> dict[int, dict]:
             if v is not None:
                 s[key] = (s[key] or 0) + v
     return out
+
+
+REACHED = ("delivered", "opened", "visited")  # imported deliveries that reached someone
+
+
+def deliveries(db: Db, campaign_id: int) -> list[tuple[int, str, str, str, int]]:
+    """(contact, channel, status, at, count) of every imported delivery, oldest first."""
+    return db.conn.execute(
+        "SELECT contact_id, channel, status, at, count FROM campaign_deliveries"
+        " WHERE campaign_id = ? ORDER BY at, id",
+        (campaign_id,),
+    ).fetchall()
+
+
+def first_reach(db: Db, campaign_id: int) -> dict[int, str]:
+    """Each reached contact's first contact with the campaign: sent by crm (the ledger) or
+    an imported delivery that reached them."""
+    out: dict[int, str] = {}
+    for cid, at in db.conn.execute(
+        f"""SELECT contact_id, min(at) FROM (
+                SELECT contact_id, sent_at AS at FROM campaign_recipients
+                WHERE campaign_id = ? AND state = 'sent'
+                UNION ALL
+                SELECT contact_id, at FROM campaign_deliveries
+                WHERE campaign_id = ? AND status IN {REACHED})
+            GROUP BY contact_id""",
+        (campaign_id, campaign_id),
+    ):
+        out[cid] = at
+    return out
+
+
+def sent_ids(db: Db, campaign_id: int) -> set[int]:
+    return {
+        r[0]
+        for r in db.conn.execute(
+            "SELECT contact_id FROM campaign_recipients WHERE campaign_id = ? AND state = 'sent'",
+            (campaign_id,),
+        )
+    }
+
+
+def replied_ids(db: Db, campaign_id: int) -> set[int]:
+    """Recipients with a real reply (not an auto-reply) to their campaign message."""
+    return {
+        r[0]
+        for r in db.conn.execute(
+            """SELECT DISTINCT r.contact_id FROM mail_messages m
+               JOIN campaign_recipients r ON r.id = m.recipient_id
+               WHERE r.campaign_id = ? AND m.kind = 'message' AND m.direction = 'in'""",
+            (campaign_id,),
+        )
+    }
+
+
+def tickets_of(db: Db, contact_ids: list[int], start: str, end: str) -> list[tuple]:
+    """(type, created_at, resolved_at, satisfaction) of tickets of these contacts opened or
+    resolved in [start, end)."""
+    return db.conn.execute(
+        f"""SELECT type, created_at, resolved_at, satisfaction FROM tickets
+            WHERE contact_id {_IN}
+              AND ((created_at >= ? AND created_at < ?)
+                   OR (resolved_at >= ? AND resolved_at < ?))""",
+        (_ids(contact_ids), start, end, start, end),
+    ).fetchall()
+
+
+def campaign_visitors(db: Db, name: str) -> set[int]:
+    """Contacts with a web visit tagged with the campaign (utm_campaign = its name)."""
+    return {
+        r[0]
+        for r in db.conn.execute(
+            "SELECT DISTINCT contact_id FROM web_visits"
+            " WHERE utm_campaign = ? COLLATE NOCASE AND contact_id IS NOT NULL",
+            (name,),
+        )
+    }

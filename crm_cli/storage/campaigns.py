@@ -166,3 +166,47 @@ def run_counts(db: Db, run_id: int) -> tuple[int, int]:
         (run_id,),
     ).fetchone()
     return row[0], row[1]
+
+
+def audience_rows(db: Db, contact_ids: list[int]) -> list[dict]:
+    """Per contact, in id order: name, consent, the best deliverable email, the first phone
+    and the postal address -- what an outside channel needs to reach them."""
+    return fetch_all(
+        db,
+        """SELECT c.id AS contact_id, c.name, c.consent,
+                  (SELECT e.value FROM emails e WHERE e.contact_id = c.id
+                     AND e.status IN ('ok', 'deferred') ORDER BY e.is_primary DESC, e.id
+                   LIMIT 1) AS email,
+                  (SELECT p.value FROM phones p WHERE p.contact_id = c.id
+                   ORDER BY p.is_primary DESC, p.id LIMIT 1) AS phone,
+                  c.street, c.postal_code, c.city, c.country
+           FROM contacts c WHERE c.id IN (SELECT value FROM json_each(?)) ORDER BY c.id""",
+        (json.dumps(contact_ids),),
+    )
+
+
+def frozen_ids(db: Db, campaign_id: int) -> list[int]:
+    """The contacts of a campaign's frozen list, in id order."""
+    return [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT contact_id FROM campaign_recipients WHERE campaign_id = ? ORDER BY contact_id",
+            (campaign_id,),
+        )
+    ]
+
+
+def deliveries(db: Db, campaign_id: int, channel: str | None, status: str | None) -> list[dict]:
+    """A campaign's imported deliveries with who they went to, oldest first."""
+    return fetch_all(
+        db,
+        """SELECT d.id, d.contact_id, c.name, d.channel, d.status, d.at, d.count,
+                  (SELECT e.value FROM emails e WHERE e.contact_id = c.id
+                   ORDER BY e.is_primary DESC, e.id LIMIT 1) AS email,
+                  c.street, c.postal_code, c.city, c.country
+           FROM campaign_deliveries d JOIN contacts c ON c.id = d.contact_id
+           WHERE d.campaign_id = ? AND (? IS NULL OR d.channel = ?)
+             AND (? IS NULL OR d.status = ?)
+           ORDER BY d.at, d.id""",
+        (campaign_id, channel, channel, status, status),
+    )

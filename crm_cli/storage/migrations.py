@@ -874,3 +874,48 @@ ALTER TABLE orders ADD COLUMN discount_minor INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX orders_coupon ON orders(coupon_code) WHERE coupon_code IS NOT NULL
 """,
     )
+
+
+@migration
+def m015_campaign_reach(conn: sqlite3.Connection) -> None:
+    """Reach outside the CRM, and hold-out groups.
+
+    - ``campaign_deliveries``: what happened on channels the CRM does not send itself
+      (``crm import deliveries``): a message on a till receipt, a letter delivered or
+      returned, an SMS, a call, a banner in the private web area; an email opened (the
+      provider's open data). ``count`` is how many times at that moment (a receipt per
+      purchase); ``at`` is a UTC instant.
+    - ``campaigns.holdout_pct`` / ``holdout_seed``: ``--holdout 10%``. The hold-out is
+      drawn once, when the audience is first used (``holdout_at``): the members sorted by
+      SHA-256 of seed and contact id, the first ``round(pct * members)`` of them, recorded
+      one row each in ``campaign_holdouts``, so anyone can recompute it from the seed.
+    """
+    _exec(
+        conn,
+        """
+ALTER TABLE campaigns ADD COLUMN holdout_pct REAL CHECK (holdout_pct > 0 AND holdout_pct < 100);
+ALTER TABLE campaigns ADD COLUMN holdout_seed TEXT;
+ALTER TABLE campaigns ADD COLUMN holdout_at TEXT;
+CREATE TABLE campaign_holdouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    UNIQUE (campaign_id, contact_id)
+);
+CREATE INDEX campaign_holdouts_contact ON campaign_holdouts(contact_id);
+CREATE TABLE campaign_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    channel TEXT NOT NULL
+        CHECK (channel IN ('email', 'receipt', 'letter', 'sms', 'call', 'web')),
+    status TEXT NOT NULL
+        CHECK (status IN ('delivered', 'returned', 'failed', 'opened', 'visited')),
+    at TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX campaign_deliveries_campaign ON campaign_deliveries(campaign_id, channel, status);
+CREATE INDEX campaign_deliveries_contact ON campaign_deliveries(contact_id, campaign_id)
+""",
+    )

@@ -79,6 +79,9 @@ class ReportArgs:
     limit: int | None = None
     orgs: bool = False
     window: str | None = None  # campaign results: the conversion window (30, 30d, 4w)
+    metric: str | None = None  # impact: orders, revenue or visits
+    weekdays: str | None = None  # impact: count only these days (sat,sun)
+    control: str | None = None  # impact: holdout or matched
 
     def resolve_period(self, default: str | None) -> dates.Period | None:
         """--period, else --from/--to, else the report's default (None: all time)."""
@@ -184,6 +187,7 @@ REPORTS = {
     "campaign": ("crm_cli.domain.reports.campaigns", "campaign"),
     "campaigns": ("crm_cli.domain.reports.campaigns", "campaigns_side_by_side"),
     "targets": ("crm_cli.domain.reports.targets", "targets_report"),
+    "impact": ("crm_cli.domain.reports.impact", "impact"),
 }
 
 

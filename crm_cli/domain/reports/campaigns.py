@@ -125,6 +125,7 @@ def campaign(db: Db, args: ReportArgs) -> Report:
         rows.append({"metric": metric, "count": count,
                      "pct": pct(count, of) if count is not None and of is not None else None,
                      "amount": amount, "note": note})  # fmt: skip
+        return rows[-1]
 
     sent_here = c.channel in campaigns.SENT_CHANNELS
     if sent_here:
@@ -139,7 +140,11 @@ def campaign(db: Db, args: ReportArgs) -> Report:
         row("cost per conversion", amount=ad["cost_per_conversion"])
     elif not sent_here:
         row("cost", note="no figures yet: crm import campaign-stats FILE --campaign NAME")
+    reach = store.first_reach(db, c.id)
+    _holdout_rows(db, row, c, reach)
+    _channel_rows(db, row, c, reach)
     _coupon_rows(db, row, c)
+    _service_rows(db, row, reach, days)
     cols = [Col("metric", "metric"), Col("count", "count", "int"), Col("pct", "%", "pct"),
             Col("amount", "amount", "money"), Col("note", "note")]  # fmt: skip
     notes = []
@@ -148,6 +153,138 @@ def campaign(db: Db, args: ReportArgs) -> Report:
                      "from crm import mail")  # fmt: skip
     return Report("campaign", f"Campaign {c.name} ({c.channel}, {c.status})", cols, rows,
                   filters=args.filters, notes=notes)  # fmt: skip
+
+
+def _holdout_rows(db: Db, row, c: campaigns.Campaign, reach: dict[int, str]) -> None:
+    from crm_cli.domain import holdout
+
+    if not c.holdout_pct:
+        return
+    if not c.holdout_at:
+        row("hold-out", note=f"{c.holdout_pct:g}% of the segment, drawn when it is first used")
+        return
+    held = holdout.held_out(db, c)
+    row("hold-out", len(held), note=f"{c.holdout_pct:g}% drawn {c.holdout_at[:10]} (seed "
+        f"{c.holdout_seed}); never sent anything by crm")  # fmt: skip
+    reached = held & reach.keys()
+    if reached:
+        row("hold-out reached anyway", len(reached), len(held),
+            note="by an imported delivery; left out of the control group")  # fmt: skip
+
+
+_CHANNEL_ORDER = ("email", "receipt", "letter", "sms", "call", "web")
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _days_text(days: dict[str, int]) -> str:
+    """'1 day (Tue 2026-03-31)' or '56 days, 2026-03-30..2026-05-24; by weekday: Mon 120 ·
+    … · Sun 650' (the JSON row has every day)."""
+    from datetime import date
+
+    first, last = min(days), max(days)
+    if len(days) == 1:
+        return f"on 1 day ({_WEEKDAYS[date.fromisoformat(first).weekday()]} {first})"
+    per = [0] * 7
+    for d, n in days.items():
+        per[date.fromisoformat(d).weekday()] += n
+    by = " · ".join(f"{_WEEKDAYS[i]} {n}" for i, n in enumerate(per) if n)
+    return f"on {len(days)} days, {first}..{last}; by weekday: {by}"
+
+
+def _channel_rows(db: Db, row, c: campaigns.Campaign, reach: dict[int, str]) -> None:
+    """Per channel: who was reached, how many times on which days, returned letters,
+    opens and visits to the web area (imported deliveries, plus crm's own sends)."""
+    from crm_cli.domain import dates
+
+    found = store.deliveries(db, c.id)
+    if not found and not reach:
+        return
+    tz = dates.local_tz()
+    day_of: dict[str, str] = {}
+    by: dict[str, dict] = {}
+    for cid, ch, status, at, n in found:
+        g = by.setdefault(ch, {"reached": set(), "times": 0, "days": {}, "status": {}})
+        g["status"].setdefault(status, set()).add(cid)
+        if status in store.REACHED:
+            g["reached"].add(cid)
+            day = day_of.get(at)
+            if day is None:
+                day = day_of[at] = dates.to_local(dates.from_db(at), tz).date().isoformat()
+            g["times"] += n
+            g["days"][day] = g["days"].get(day, 0) + n
+    sent = store.sent_ids(db, c.id) if c.channel in campaigns.SENT_CHANNELS else set()
+    row("reached, any channel", len(reach), note="sent by crm or by an imported delivery")
+    visited = by.get("web", {}).get("status", {}).get("visited", set())
+    for ch in _CHANNEL_ORDER:
+        g = by.get(ch)
+        own = sent if c.channel == ch else set()
+        if g is None and not own:
+            continue
+        g = g or {"reached": set(), "times": 0, "days": {}, "status": {}}
+        reached = g["reached"] | own
+        note = f"{g['times']} times {_days_text(g['days'])}" if (
+            g["days"]) else ("sent by crm" if own else "")  # fmt: skip
+        line = row(f"{ch}: reached", len(reached), note=note)
+        if g["days"]:  # JSON: how many times on each day
+            line.update(times=g["times"], days=dict(sorted(g["days"].items())))
+        _channel_extra(row, ch, g, own, reached)
+        if ch == "email":
+            opened = (g["status"].get("opened", set()) | store.replied_ids(db, c.id)
+                      | visited | store.campaign_visitors(db, c.name))  # fmt: skip
+            row("email: opened", len(opened & reached), len(reached),
+                note="where known: the provider's open data, a reply or a visit")  # fmt: skip
+    if "web" in by or visited:
+        row("web: visited the private area", len(visited), len(reach) or None,
+            note="% of everyone reached")  # fmt: skip
+
+
+def _channel_extra(row, ch: str, g: dict, own: set[int], reached: set[int]) -> None:
+    st = g["status"]
+    if ch == "letter":
+        mailed = reached | st.get("returned", set()) | st.get("failed", set())
+        row("letter: returned", len(st.get("returned", set())), len(mailed),
+            note=f"of {len(mailed)} mailed; crm campaign deliveries NAME --status returned"
+            " lists them")  # fmt: skip
+    if st.get("failed"):
+        row(f"{ch}: failed", len(st["failed"]), note="not delivered")
+    if ch != "email" and st.get("opened"):
+        row(f"{ch}: opened", len(st["opened"]), len(reached))
+
+
+def _service_rows(db: Db, row, reach: dict[int, str], days: int) -> None:
+    """Tickets the people reached opened during the campaign window, by type, and the
+    satisfaction of their tickets resolved in it, at weekends against weekdays."""
+    from datetime import timedelta
+
+    from crm_cli.domain import dates
+
+    if not reach:
+        return
+    start_dt = dates.from_db(min(reach.values()))
+    start, end = dates.to_db(start_dt), dates.to_db(start_dt + timedelta(days=days))
+    tickets = store.tickets_of(db, sorted(reach), start, end)
+    window = f"{start[:10]} to {end[:10]}"
+    opened: dict[str, int] = {}
+    for t_type, created, _, _ in tickets:
+        if start <= created < end:
+            key = (t_type or "no type").lower()
+            opened[key] = opened.get(key, 0) + 1
+    row("tickets opened", sum(opened.values()), note=f"by the people reached, {window}")
+    for t_type, n in sorted(opened.items(), key=lambda kv: (-kv[1], kv[0])):
+        row(f"tickets: {t_type}", n, len(reach), note="% of the people reached")
+    tz = dates.local_tz()
+    scores: dict[bool, list[int]] = {True: [], False: []}
+    for _, _, resolved, score in tickets:
+        if resolved and score is not None and start <= resolved < end:
+            weekend = dates.to_local(dates.from_db(resolved), tz).weekday() >= 5
+            scores[weekend].append(score)
+    for weekend, label in ((True, "weekends"), (False, "weekdays")):
+        got = scores[weekend]
+        avg = f"average {sum(got) / len(got):.1f} of 5" if got else "none rated"
+        rows_note = f"{avg}; tickets resolved on {label}, {window}"
+        row(f"satisfaction, resolved on {label}", len(got), note=rows_note)
 
 
 def _coupon_rows(db: Db, row, c: campaigns.Campaign) -> None:
