@@ -194,7 +194,7 @@ def test_impact_recovers_the_planted_effect(shop):
     out = crm.json("report", "impact", NAME, "--metric", "orders", "--window", "8w",
                    "--weekday", "sat,sun")  # fmt: skip
     rows = _rows(out)
-    recipients, control = rows["recipients"], rows["control: hold-out (10%)"]
+    recipients, control = rows["target group"], rows["control: hold-out (10%)"]
     did = rows["difference in differences"]
     assert recipients["customers"] == 180 and control["customers"] == 20
     assert did["low"] <= PLANTED <= did["high"], did
@@ -279,8 +279,11 @@ def test_target_attainment_matches_the_hand_figures(shop):
 def test_reports_print_as_table_csv_and_chart(shop):
     crm = shop["crm"]
     table = crm("report", "impact", NAME, "--weekday", "sat,sun", "--chart")
-    assert "difference in differences" in table.stdout and "recipients" in table.stdout
-    assert "note: control: the campaign's hold-out, 20 drawn" in table.stderr
+    assert "difference in differences" in table.stdout and "target group" in table.stdout
+    assert (
+        "note: the groups as the hold-out draw assigned them (seed store-2026), reached or"
+        " not: 180 of the 180 in the target group were reached"
+    ) in table.stderr
     lines = crm("report", "impact", NAME, "--csv").stdout.splitlines()
     assert lines[0] == "group,customers,before,after,change,low,high,responded"
     assert len(lines) == 4

@@ -98,7 +98,24 @@ def test_holdout_skips_call_lists_and_email(crm, tmp_path):
     assert len(crm.json("followup", "list", "--all")) == 18
 
 
-def test_holdout_errors(crm):
+def test_impact_compares_the_groups_as_assigned(ten, tmp_path):
+    """Receipts reach only the three target-group members who shopped; the report still
+    compares all eight of the target group with the two held out (intent to treat)."""
+    crm = ten
+    held = _held(crm)
+    shoppers = sorted(e for e in (f"p{i}@example.com" for i in range(10)) if e not in held)[:3]
+    rows = [(e, "receipt", "2026-03-07 10:00", "delivered", 1) for e in shoppers]
+    crm("import", "deliveries", _csv(tmp_path / "d.csv", ["contact", "channel", "at", "status",
+        "count"], rows), "--campaign", "spring")  # fmt: skip
+    out = crm.json("report", "impact", "spring", "--window", "7d")
+    got = {r["group"]: r for r in out["rows"]}
+    assert got["target group"]["customers"] == 8
+    assert got["control: hold-out (20%)"]["customers"] == 2
+    assert any("3 of the 8 in the target group were reached" in n for n in out["notes"])
+    assert got["difference in differences"]["low"] is None  # 2 held out: too few
+
+
+def test_holdout_errors(crm, tmp_path):
     crm("contact", "add", "A", "--tag", "r")
     crm("segment", "add", "r", "tag:r")
     crm.fails("campaign", "add", "ads", "--channel", "ad", "--holdout", "10%", code=1)
@@ -111,6 +128,14 @@ def test_holdout_errors(crm):
     crm("campaign", "edit", "x", "--holdout", "0")
     assert crm.json("campaign", "show", "x")["holdout_pct"] is None
     crm.fails("campaign", "audience", "nope", code=3)
+    crm.fails("campaign", "add", "y", "--segment", "r", "--channel", "letter", "--seed", "s",
+              code=1)  # fmt: skip
+    # Once anyone may have been reached, a hold-out can no longer be kept out.
+    crm("campaign", "send", "x", "--out", str(tmp_path / "letters.csv"))
+    r = crm.fails("campaign", "edit", "x", "--holdout", "10%", code=1)
+    assert "has a send log already" in r.stderr
+    r = crm.fails("campaign", "delete", "x", code=1)
+    assert "has a send log; it stays as a record" in r.stderr
 
 
 def test_campaign_from_set_by_config_reaches_the_send(crm, tmp_path):
@@ -147,12 +172,15 @@ def test_import_deliveries_counts_rejects_and_is_idempotent(ten, tmp_path):
         ("p2@example.com", "sms", "2026-04-01", "", ""),
         ("p2@example.com", "sms", "2026-03-06", "", "0"),
         ("p4@example.com", "web", "2026-03-08 20:00", "visited private area", ""),
+        ("99999999999999999999999", "sms", "2026-03-06", "", ""),
+        ("p5@example.com", "sms", "2026-03-06", "", ""),
     ])  # fmt: skip
+    crm("contact", "add", "Namesake", "--email", "p5@example.com")
     rejects = tmp_path / "rej.csv"
     r = crm("import", "deliveries", path, "--campaign", "spring", "--rejects", str(rejects),
             ok=False)  # fmt: skip
     assert r.exit_code == 11
-    assert "5 created, 0 updated, 0 unchanged, 5 rejected" in r.stderr
+    assert "5 created, 0 updated, 0 unchanged, 7 rejected" in r.stderr
     assert "warning: 1 member(s) of the hold-out of spring were reached" in r.stderr
     reasons = [row["reason"] for row in csv.DictReader(rejects.open(encoding="utf-8"))]
     assert reasons == [
@@ -161,6 +189,8 @@ def test_import_deliveries_counts_rejects_and_is_idempotent(ten, tmp_path):
         "channel 'fax' is not one of receipt, letter, sms, call, web, email",
         "delivery time '2026-04-01' is in the future",
         "count must be a whole number from 1 to 10000, not '0'",
+        "no contact with id 99999999999999999999999; deliveries never create contacts",
+        "email p5@example.com belongs to 2 contacts (6, 11): give the id",
     ]
     r = crm("import", "deliveries", path, "--campaign", "spring", "--rejects", str(rejects),
             ok=False)  # fmt: skip
@@ -190,6 +220,12 @@ def test_import_deliveries_ndjson_system_ids_dry_run_and_revert(ten, tmp_path):
     assert r.exit_code == 11 and "would make 1 created" in r.stderr
     assert "no contact with reference 'L-7' (give --system to look it up)" in r.stderr
     assert crm.json("campaign", "show", "spring")["holdout_at"] is None  # a dry run draws nothing
+    bad = tmp_path / "bad.csv"
+    bad.write_text("contact,channel,at\nnobody@example.com,sms,2026-03-01\n")
+    r = crm("import", "deliveries", str(bad), "--campaign", "spring", "--rejects",
+            str(tmp_path / "bad.rej"), ok=False)  # fmt: skip
+    assert r.exit_code == 1 and "changed nothing" in r.stderr
+    assert crm.json("campaign", "show", "spring")["holdout_at"] is None  # nor a failed one
     assert crm.json("campaign", "deliveries", "spring") == []
     r = crm("import", "deliveries", str(nd), "--campaign", "spring", "--system", "loyalty",
             "--json")  # fmt: skip
@@ -301,7 +337,9 @@ def test_impact_matched_on_hand_counts(shop):
     did = rows["difference in differences"]
     assert (t["customers"], t["before"], t["after"], t["change"]) == (4, 2.0, 1.5, -0.5)
     assert (c["customers"], c["before"], c["after"], c["change"]) == (5, 2.0, 1.0, -1.0)
-    assert did["change"] == 0.5 and did["low"] <= 0.5 <= did["high"]
+    assert did["change"] == 0.5
+    assert did["low"] is None and did["high"] is None  # 4 recipients: too few for an interval
+    assert any("no interval: fewer than 5 customers in a group" in n for n in out["notes"])
     assert t["responded"] == 0.0  # nobody did more than before
     assert any(
         n.startswith(
@@ -323,11 +361,16 @@ def test_impact_matched_on_hand_counts(shop):
 
 
 def test_impact_scales_a_running_after_window(shop):
-    """--window 14d: the after window (03-02..03-15) has run 9 of 14 days: scaled by 14/9."""
+    """--window 14d: the after window (03-02..03-15) has run 9 of 14 days: scaled by 14/9.
+    With --weekday weekend it has run 2 of its 4 weekend days (03-07, 03-08): scaled by 2."""
     out = shop.json("report", "impact", "promo", "--window", "14d")
     rows = {r["group"]: r for r in out["rows"]}
     assert rows["recipients"]["after"] == pytest.approx(1.5 * 14 / 9, abs=1e-4)
-    assert any("has run 9 of 14 days" in n for n in out["notes"])
+    assert any("has run 9 of its 14 counted days" in n for n in out["notes"])
+    out = shop.json("report", "impact", "promo", "--window", "14d", "--weekday", "weekend")
+    rows = {r["group"]: r for r in out["rows"]}
+    assert rows["recipients"]["after"] == 2.0  # A and B: 2 weekend orders each, x 2, / 4
+    assert any("has run 2 of its 4 counted days" in n for n in out["notes"])
 
 
 def test_impact_visits_and_errors(shop, tmp_path):
@@ -344,6 +387,7 @@ def test_impact_visits_and_errors(shop, tmp_path):
     crm.fails("report", "impact", "promo", "--weekday", "sat,funday", code=1)
     crm.fails("report", "impact", "promo", "--window", "2x", code=1)
     crm.fails("report", "impact", "promo", "--from", "2026-04-01", code=1)
+    crm.fails("report", "impact", "promo", "--from", "0001-01-05", code=1)
     crm.fails("report", "impact", "promo", "--json", "--chart", code=1)
     crm("campaign", "add", "silent", "--segment", "s", "--channel", "letter")
     r = crm.fails("report", "impact", "silent", code=1)

@@ -311,16 +311,13 @@ def deliveries_cmd(
     from crm_cli.commands._output import note
     from crm_cli.domain import campaigns
 
-    db = open_db(ctx, must_exist=True)
-    c = campaigns.get(db, campaign)  # unknown: exit 3 before reading
-    if not dry_run:
-        campaigns.draw_holdout(db, c)
+    c = campaigns.get(open_db(ctx, must_exist=True), campaign)  # unknown: exit 3 before reading
 
     def warn(res) -> None:
         reached = res.details.get("holdout_reached")
         if reached:
             note(f"warning: {reached} member(s) of the hold-out of {c.name} were reached;"
-                 " crm report impact leaves them out of the control group")  # fmt: skip
+                 " crm report impact still counts them in the hold-out (as assigned)")  # fmt: skip
 
     _run(
         ctx, "deliveries", file, map_=map_, map_file=None, json_=json_, fmt=fmt,

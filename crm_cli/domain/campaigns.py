@@ -187,6 +187,8 @@ def add(
     pct = holdout.parse_pct(holdout_pct)
     if pct is not None and seg is None:
         raise InvalidInput("a hold-out is drawn from the campaign's segment: give --segment")
+    if holdout_seed is not None and pct is None:
+        raise InvalidInput("--seed is the hold-out's: give --holdout too")
     seed = _seed(holdout_seed) if pct is not None else None
     if ch == "email" and (subject is None or body is None):
         raise InvalidInput("an email campaign needs --subject and --template")
@@ -237,6 +239,13 @@ def edit(
         raise Conflict(
             f"campaign {c.name!r} drew its hold-out at {c.holdout_at}: it stays as drawn"
         )
+    if holdout_pct is not None or holdout_seed is not None:
+        used = store.used(db, c.id)
+        if used:  # someone may be reached already: a hold-out now could not be kept out
+            raise Conflict(
+                f"campaign {c.name!r} has {used} already: a hold-out must be set before anyone"
+                " is reached; add a new campaign instead"
+            )
     _check_content(c.channel, subject, body, html)
     values: dict[str, Any] = {}
     if new_name is not None:
@@ -273,8 +282,9 @@ def edit(
 def delete(db: Db, ref: str) -> int:
     """Delete a campaign that never reached anyone (its ledger is history: it stays)."""
     c = get(db, ref)
-    if store.has_recipients(db, c.id) or store.has_stats(db, c.id):
-        raise Conflict(f"campaign {c.name!r} has a send log or results; it stays as a record")
+    used = store.used(db, c.id)
+    if used:
+        raise Conflict(f"campaign {c.name!r} has {used}; it stays as a record")
     with transaction(db, f"campaign delete {c.name}"[:120]) as tx:
         tx.delete("campaigns", c.id)
     return c.id
@@ -947,16 +957,6 @@ def _finish_other(db: Db, tx: Transaction, c: Campaign, res: SendResult) -> None
 # ---------------------------------------------------------------- outside channels
 
 
-def draw_holdout(db: Db, c: Campaign, members: list[int] | None = None) -> None:
-    """Draw and record the campaign's hold-out now, in a change set of its own, unless it
-    has none or it is drawn already (before an import of deliveries, an audience list)."""
-    from crm_cli.domain import holdout
-
-    if c.holdout_pct and not c.holdout_at:
-        with transaction(db, f"campaign holdout {c.name}"[:120]) as tx:
-            holdout.ensure(db, tx, c, members)
-
-
 AUDIENCE_KEYS = ("contact_id", "name", "email", "phone", "street", "postal_code", "city",
                  "country", "group")  # fmt: skip
 
@@ -973,7 +973,9 @@ def audience(db: Db, ref: str, *, holdout: bool = False) -> list[dict]:
         raise InvalidInput(f"campaign {c.name!r} has no segment: it has no audience to list")
     ids = (store.frozen_ids(db, c.id) if c.frozen_at
            else segments.member_ids(db, segments.get(db, str(c.segment_id))))  # fmt: skip
-    draw_holdout(db, c, ids)
+    if c.holdout_pct and not c.holdout_at:  # the first use of the audience draws it
+        with transaction(db, f"campaign holdout {c.name}"[:120]) as tx:
+            holdouts.ensure(db, tx, c, ids)
     held = holdouts.held_out(db, get(db, c.id), ids)
     if holdout:
         chosen = sorted(held)

@@ -52,6 +52,38 @@ _WEEKDAYS = {
     **dict.fromkeys(("sunday", "sun"), 6),
 }
 
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_weekdays(text: str | None, option: str = "--weekday") -> frozenset[int] | None:
+    """Days of the week (Monday 0): ``sat,sun``, ``saturday``, ``weekend``, ``weekdays``,
+    ``mon-fri``, ``fri-mon``; None for no text (every day)."""
+    if text is None or not text.strip():
+        return None
+    out: set[int] = set()
+    for part in text.lower().replace(" ", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part in ("weekend", "weekends"):
+            out |= {5, 6}
+        elif part in ("weekday", "weekdays", "workdays"):
+            out |= {0, 1, 2, 3, 4}
+        elif "-" in part:
+            a, _, b = part.partition("-")
+            if a not in _WEEKDAYS or b not in _WEEKDAYS:
+                raise InvalidInput(f"{option} {text!r}: {part!r} is not a range like mon-fri")
+            i, j = _WEEKDAYS[a], _WEEKDAYS[b]
+            out |= {d % 7 for d in range(i, j + 1 if j >= i else j + 8)}
+        elif part in _WEEKDAYS:
+            out.add(_WEEKDAYS[part])
+        else:
+            raise InvalidInput(f"{option} {text!r}: {part!r} is not a day (mon … sun, weekend)")
+    if not out:
+        raise InvalidInput(f"{option} {text!r}: name at least one day")
+    return frozenset(out)
+
+
 _N = r"[0-9]"
 _AMOUNT = rf"(?:{_N}{{1,7}}\s*|an?\s+)"
 _SPAN = rf"(?:{_AMOUNT}[a-z]+\s*)+"

@@ -72,17 +72,25 @@ def held_out(db: Db, c, members: list[int] | None = None) -> set[int]:
     return draw(c.holdout_seed, c.holdout_pct, _members(db, c) if members is None else members)
 
 
+def targets(db: Db, c) -> set[int]:
+    """The target group the draw recorded: the members it did not hold out (empty before
+    the draw, and for a campaign without a hold-out)."""
+    return store.ids(db, c.id, holdout=False) if c.holdout_at else set()
+
+
 def ensure(db: Db, tx: Transaction, c, members: list[int] | None = None) -> set[int]:
     """Draw and record the hold-out if the campaign has one and it is not drawn yet (in
-    the caller's transaction); return who is held out."""
+    the caller's transaction): every member's group. Return who is held out."""
     if not c.holdout_pct:
         return set()
     if c.holdout_at:
         return store.ids(db, c.id)
+    members = _members(db, c) if members is None else members
     ids = held_out(db, c, members)
-    rows = [{"campaign_id": c.id, "contact_id": i} for i in sorted(ids)]
+    rows = [{"campaign_id": c.id, "contact_id": i, "holdout": int(i in ids)}
+            for i in sorted(set(members))]  # fmt: skip
     for i in range(0, len(rows), 5000):
-        tx.insert_many("campaign_holdouts", rows[i : i + 5000])
+        tx.insert_many("campaign_groups", rows[i : i + 5000])
     tx.update("campaigns", c.id, {"holdout_at": tx.at, "updated_at": tx.at})
     return ids
 

@@ -14,9 +14,10 @@ times at that moment, e.g. the message on three receipts of one visit).
 - Importing the same rows again creates nothing: a row is keyed by its ``external_id``,
   or else by campaign, contact, channel, status, time and count.
 - A contact crm does not know is rejected (deliveries never create contacts).
-- A delivery to a member of the campaign's hold-out is recorded -- it happened -- and
-  counted in the summary as reaching the hold-out; ``crm report impact`` leaves such
-  members out of the control group.
+- The first delivery recorded for a campaign draws its hold-out (in the import's change
+  set; a dry run or an import that records nothing draws nothing). A
+  delivery to a member of the hold-out is recorded -- it happened -- and counted in the
+  summary as reaching the hold-out; ``crm report impact`` still counts them as assigned.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import hashlib
 
 from crm_cli.domain import campaigns, dates, holdout, validate
 from crm_cli.domain.imports import ROW_ERRORS, _link_external
+from crm_cli.domain.selectors import MAX_ID
 from crm_cli.errors import InvalidInput
+from crm_cli.storage import campaign_reports as reach_store
 from crm_cli.storage import contacts as contact_store
 from crm_cli.storage import imports as store
 from crm_cli.storage.db import Db, Transaction, transaction
@@ -47,7 +50,6 @@ STATUS_WORDS = {
     "read": "opened", "visit": "visited", "clicked": "visited", "click": "visited",
     "visited private area": "visited", "logged in": "visited",
 }  # fmt: skip
-REACHED = ("delivered", "opened", "visited")  # a returned or failed delivery reached nobody
 MAX_COUNT = 10_000
 
 
@@ -115,10 +117,16 @@ def _contact(db: Db, ref: str, system: str | None, memo: dict) -> int:
         return memo[ref]
     cid = None
     if ref.isascii() and ref.isdigit():
-        cid = int(ref) if contact_store.exists(db, int(ref)) else None
+        n = int(ref)
+        cid = n if n <= MAX_ID and contact_store.exists(db, n) else None
         what = f"id {ref}"
     elif "@" in ref:
         ids = contact_store.ids_by_email(db, validate.email(ref))
+        if len(ids) > 1:
+            shown = ", ".join(map(str, ids[:5])) + (", …" if len(ids) > 5 else "")
+            raise InvalidInput(
+                f"email {ref.lower()} belongs to {len(ids)} contacts ({shown}): give the id"
+            )
         cid = ids[0] if ids else None
         what = f"email {ref.lower()}"
     else:
@@ -143,7 +151,8 @@ def write_batch(db: Db, tx: Transaction, items, opts, res, reject, source=None) 
         c = campaigns.get(db, name)
         st = opts.state["deliveries"] = {
             "id": c.id, "system": f"deliveries:{c.id}", "contacts": {},
-            "held": holdout.held_out(db, c), "holdout_reached": set(),
+            "campaign": c, "held": holdout.held_out(db, c), "drawn": bool(c.holdout_at),
+            "holdout_reached": set(),
         }  # fmt: skip
         res.details.update(holdout_reached=0, by_channel={})
     for item in items:
@@ -155,6 +164,9 @@ def write_batch(db: Db, tx: Transaction, items, opts, res, reject, source=None) 
                 res.unchanged += 1
                 continue
             with transaction(db, "import row"):
+                if not st["drawn"]:  # the first delivery recorded draws the hold-out, in
+                    # this import's change set (a revert takes it back with the rows)
+                    st["held"] = holdout.ensure(db, tx, st["campaign"])
                 did = tx.insert("campaign_deliveries", {
                     "campaign_id": st["id"], "contact_id": cid, "channel": row["channel"],
                     "status": row["status"], "at": row["at"], "count": row["count"],
@@ -165,8 +177,9 @@ def write_batch(db: Db, tx: Transaction, items, opts, res, reject, source=None) 
             reject(item, str(e))
             continue
         res.created += 1
+        st["drawn"] = True
         by = res.details["by_channel"].setdefault(row["channel"], {})
         by[row["status"]] = by.get(row["status"], 0) + 1
-        if cid in st["held"] and row["status"] in REACHED:
+        if cid in st["held"] and row["status"] in reach_store.REACHED:
             st["holdout_reached"].add(cid)
             res.details["holdout_reached"] = len(st["holdout_reached"])

@@ -130,7 +130,7 @@ def ad_stats(db: Db, ids: list[int]) -> dict[int, dict]:
 REACHED = ("delivered", "opened", "visited")  # imported deliveries that reached someone
 
 
-def deliveries(db: Db, campaign_id: int) -> list[tuple[int, str, str, str, int]]:
+def delivery_rows(db: Db, campaign_id: int) -> list[tuple[int, str, str, str, int]]:
     """(contact, channel, status, at, count) of every imported delivery, oldest first."""
     return db.conn.execute(
         "SELECT contact_id, channel, status, at, count FROM campaign_deliveries"
@@ -181,10 +181,10 @@ def replied_ids(db: Db, campaign_id: int) -> set[int]:
 
 
 def tickets_of(db: Db, contact_ids: list[int], start: str, end: str) -> list[tuple]:
-    """(type, created_at, resolved_at, satisfaction) of tickets of these contacts opened or
-    resolved in [start, end)."""
+    """(contact, type, created_at, resolved_at, satisfaction) of tickets of these contacts
+    opened or resolved in [start, end)."""
     return db.conn.execute(
-        f"""SELECT type, created_at, resolved_at, satisfaction FROM tickets
+        f"""SELECT contact_id, type, created_at, resolved_at, satisfaction FROM tickets
             WHERE contact_id {_IN}
               AND ((created_at >= ? AND created_at < ?)
                    OR (resolved_at >= ? AND resolved_at < ?))""",

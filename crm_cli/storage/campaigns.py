@@ -52,22 +52,17 @@ def skip_reasons(db: Db, campaign_id: int) -> dict[str, int]:
     }
 
 
-def has_recipients(db: Db, campaign_id: int) -> bool:
-    return (
-        db.conn.execute(
-            "SELECT 1 FROM campaign_recipients WHERE campaign_id = ? LIMIT 1", (campaign_id,)
-        ).fetchone()
-        is not None
-    )
-
-
-def has_stats(db: Db, campaign_id: int) -> bool:
-    return (
-        db.conn.execute(
-            "SELECT 1 FROM campaign_stats WHERE campaign_id = ? LIMIT 1", (campaign_id,)
-        ).fetchone()
-        is not None
-    )
+def used(db: Db, campaign_id: int) -> str | None:
+    """What already reached people or recorded results for the campaign (a send log,
+    imported statistics or deliveries, coupons, a drawn hold-out), or None."""
+    for table, what in (("campaign_recipients", "a send log"), ("campaign_stats", "results"),
+                        ("campaign_deliveries", "deliveries"), ("coupons", "coupons"),
+                        ("campaign_groups", "a drawn hold-out")):  # fmt: skip
+        if db.conn.execute(
+            f"SELECT 1 FROM {table} WHERE campaign_id = ? LIMIT 1", (campaign_id,)
+        ).fetchone():
+            return what
+    return None
 
 
 def reachable(db: Db, contact_ids: list[int]) -> list[dict]:

@@ -49,3 +49,10 @@ def main_currency(db: Db, first_day: str, end_day: str) -> str | None:
         (first_day, end_day),
     ).fetchone()
     return row[0] if row else None
+
+
+def created_since(db: Db, instant: str) -> set[int]:
+    """Contacts created at or after the instant (UTC text)."""
+    return {
+        r[0] for r in db.conn.execute("SELECT id FROM contacts WHERE created_at >= ?", (instant,))
+    }

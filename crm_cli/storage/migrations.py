@@ -887,8 +887,9 @@ def m015_campaign_reach(conn: sqlite3.Connection) -> None:
       purchase); ``at`` is a UTC instant.
     - ``campaigns.holdout_pct`` / ``holdout_seed``: ``--holdout 10%``. The hold-out is
       drawn once, when the audience is first used (``holdout_at``): the members sorted by
-      SHA-256 of seed and contact id, the first ``round(pct * members)`` of them, recorded
-      one row each in ``campaign_holdouts``, so anyone can recompute it from the seed.
+      SHA-256 of seed and contact id, the first ``round(pct * members)`` of them held out.
+      ``campaign_groups`` records every member's group (``holdout`` 1, else 0, the target
+      group), so the comparison is between the groups as assigned, whoever was reached.
     """
     _exec(
         conn,
@@ -896,13 +897,14 @@ def m015_campaign_reach(conn: sqlite3.Connection) -> None:
 ALTER TABLE campaigns ADD COLUMN holdout_pct REAL CHECK (holdout_pct > 0 AND holdout_pct < 100);
 ALTER TABLE campaigns ADD COLUMN holdout_seed TEXT;
 ALTER TABLE campaigns ADD COLUMN holdout_at TEXT;
-CREATE TABLE campaign_holdouts (
+CREATE TABLE campaign_groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
     contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    holdout INTEGER NOT NULL CHECK (holdout IN (0, 1)),
     UNIQUE (campaign_id, contact_id)
 );
-CREATE INDEX campaign_holdouts_contact ON campaign_holdouts(contact_id);
+CREATE INDEX campaign_groups_contact ON campaign_groups(contact_id);
 CREATE TABLE campaign_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id),

@@ -104,6 +104,16 @@ class ReportArgs:
 # -- figures -----------------------------------------------------------------
 
 
+def parse_days(text: str, option: str = "--window") -> int:
+    """A span in days: ``30``, ``30d`` or ``4w`` (1 day to 10 years)."""
+    t = text.strip().lower()
+    units = {"d": 1, "w": 7}
+    n, unit = (t[:-1], t[-1]) if t[-1:] in units else (t, "d")
+    if not (n.isascii() and n.isdigit()) or not 1 <= int(n) * units[unit] <= 3660:
+        raise InvalidInput(f"{option} {text!r}: give days or weeks, e.g. 30, 30d or 4w")
+    return int(n) * units[unit]
+
+
 def pct(part: int | float, whole: int | float) -> float | None:
     """part / whole as a percentage with one decimal; None when whole is 0."""
     return round(100.0 * part / whole, 1) if whole else None

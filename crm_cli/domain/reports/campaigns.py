@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crm_cli.domain import campaigns, settings
-from crm_cli.domain.reports import Chart, Col, Report, ReportArgs, amounts, pct
+from crm_cli.domain.reports import Chart, Col, Report, ReportArgs, amounts, parse_days, pct
 from crm_cli.errors import InvalidInput
 from crm_cli.storage import campaign_reports as store
 from crm_cli.storage.db import Db
@@ -60,12 +60,7 @@ class Results:
 def window_days(db: Db, args: ReportArgs) -> int:
     """The conversion window: --window DAYS (or 30d, 4w), else campaign.conversion_days."""
     if args.window:
-        text = args.window.strip().lower()
-        units = {"d": 1, "w": 7}
-        n, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "d")
-        if not n.isdigit() or int(n) < 1:
-            raise InvalidInput(f"--window {args.window!r}: give days, e.g. 30, 30d or 4w")
-        return int(n) * units[unit]
+        return parse_days(args.window)
     return int(settings.get(db, "campaign.conversion_days"))
 
 
@@ -169,7 +164,7 @@ def _holdout_rows(db: Db, row, c: campaigns.Campaign, reach: dict[int, str]) -> 
     reached = held & reach.keys()
     if reached:
         row("hold-out reached anyway", len(reached), len(held),
-            note="by an imported delivery; left out of the control group")  # fmt: skip
+            note="by an imported delivery; crm report impact still counts them as held out")  # fmt: skip
 
 
 _CHANNEL_ORDER = ("email", "receipt", "letter", "sms", "call", "web")
@@ -198,7 +193,7 @@ def _channel_rows(db: Db, row, c: campaigns.Campaign, reach: dict[int, str]) -> 
     opens and visits to the web area (imported deliveries, plus crm's own sends)."""
     from crm_cli.domain import dates
 
-    found = store.deliveries(db, c.id)
+    found = store.delivery_rows(db, c.id)
     if not found and not reach:
         return
     tz = dates.local_tz()
@@ -254,37 +249,42 @@ def _channel_extra(row, ch: str, g: dict, own: set[int], reached: set[int]) -> N
 
 
 def _service_rows(db: Db, row, reach: dict[int, str], days: int) -> None:
-    """Tickets the people reached opened during the campaign window, by type, and the
-    satisfaction of their tickets resolved in it, at weekends against weekdays."""
-    from datetime import timedelta
+    """Tickets the people reached opened during the campaign window (the local day of the
+    first reach and ``days`` days on), by type, and the satisfaction of their tickets
+    resolved in it, at weekends against weekdays."""
+    from datetime import datetime, time, timedelta
 
     from crm_cli.domain import dates
 
     if not reach:
         return
-    start_dt = dates.from_db(min(reach.values()))
-    start, end = dates.to_db(start_dt), dates.to_db(start_dt + timedelta(days=days))
-    tickets = store.tickets_of(db, sorted(reach), start, end)
-    window = f"{start[:10]} to {end[:10]}"
-    opened: dict[str, int] = {}
-    for t_type, created, _, _ in tickets:
-        if start <= created < end:
-            key = (t_type or "no type").lower()
-            opened[key] = opened.get(key, 0) + 1
-    row("tickets opened", sum(opened.values()), note=f"by the people reached, {window}")
-    for t_type, n in sorted(opened.items(), key=lambda kv: (-kv[1], kv[0])):
-        row(f"tickets: {t_type}", n, len(reach), note="% of the people reached")
     tz = dates.local_tz()
+    first = dates.to_local(dates.from_db(min(reach.values())), tz).date()
+    last = first + timedelta(days=days - 1)
+    start = dates.to_db(datetime.combine(first, time(), tz))
+    end = dates.to_db(datetime.combine(last + timedelta(days=1), time(), tz))
+    tickets = store.tickets_of(db, sorted(reach), start, end)
+    window = f"{first} to {last}"
+    opened: dict[str, set[int]] = {}
+    count = 0
+    for cid, t_type, created, _, _ in tickets:
+        if start <= created < end:
+            count += 1
+            opened.setdefault((t_type or "no type").lower(), set()).add(cid)
+    row("tickets opened", count, note=f"by the people reached, {window}")
+    for t_type, who in sorted(opened.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        row(f"tickets: {t_type}", len(who), len(reach),
+            note="people who opened one; % of the people reached")  # fmt: skip
     scores: dict[bool, list[int]] = {True: [], False: []}
-    for _, _, resolved, score in tickets:
+    for _, _, _, resolved, score in tickets:
         if resolved and score is not None and start <= resolved < end:
             weekend = dates.to_local(dates.from_db(resolved), tz).weekday() >= 5
             scores[weekend].append(score)
     for weekend, label in ((True, "weekends"), (False, "weekdays")):
         got = scores[weekend]
         avg = f"average {sum(got) / len(got):.1f} of 5" if got else "none rated"
-        rows_note = f"{avg}; tickets resolved on {label}, {window}"
-        row(f"satisfaction, resolved on {label}", len(got), note=rows_note)
+        row(f"satisfaction, resolved on {label}", len(got),
+            note=f"{avg}; tickets resolved on {label}, {window}")  # fmt: skip
 
 
 def _coupon_rows(db: Db, row, c: campaigns.Campaign) -> None:

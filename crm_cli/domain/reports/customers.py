@@ -70,7 +70,7 @@ def _currency(db: Db, requested: str | None, where, dated) -> tuple[str | None, 
     return found[0][0], [c for c, _ in found[1:]]
 
 
-def _scorer(values: list, *, low_is_good: bool = False):
+def scorer(values: list, *, low_is_good: bool = False):
     """``score`` against the quintile cuts of these values, as a function. The number of
     cut points a value is above is where it would go in the sorted cuts (bisect)."""
     cuts = sorted(quintile_cuts([float(x) for x in values]))
@@ -114,14 +114,14 @@ def rfm(db: Db, args: ReportArgs) -> Report:
         if days_since is None:
             days_since = day_of[r[3]] = ref_day - date.fromisoformat(r[3]).toordinal()
         recency.append(days_since)
-    r_score = _scorer(recency, low_is_good=True)
-    f_score = _scorer([r[1] for r in rows_in])
+    r_score = scorer(recency, low_is_good=True)
+    f_score = scorer([r[1] for r in rows_in])
     notes = [f"orders in {', '.join(others)} are left out: one currency at a time (--currency)"
              ] if others else []  # fmt: skip
     notes.append(f"recency counted to {ref.isoformat()}")
     title = f"RFM in {currency or '—'}" + (f", orders {period.label}" if period else "")
     if by == "customer":
-        m_score = _scorer([r[2] for r in rows_in])
+        m_score = scorer([r[2] for r in rows_in])
         order = sorted(range(len(rows_in)), key=lambda i: (-rows_in[i][2], rows_in[i][0]))
         spent_text = _amounts(currency)
         customers = []
@@ -174,4 +174,4 @@ def rfm(db: Db, args: ReportArgs) -> Report:
                   chart=Chart("segment", (("customers", "customers"),)))  # fmt: skip
 
 
-__all__ = ["rfm", "segment", "score", "quintile_cuts"]
+__all__ = ["rfm", "segment", "score", "scorer", "quintile_cuts"]

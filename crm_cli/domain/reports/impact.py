@@ -1,27 +1,30 @@
-"""Campaign impact (``crm report impact CAMPAIGN``): did the people reached change what
-they do, compared with people who were not reached?
+"""Campaign impact (``crm report impact CAMPAIGN``): did the campaign change what people
+do, compared with people it did not reach?
 
 - **The date**: the campaign starts on the local day it first reached someone (crm's own
   sends and imported deliveries), or on ``--from DAY``. The *before* window is the
   ``--window`` (default 8 weeks) of days up to it; the *after* window the same length
   from it. While the after window is still running, its figures are scaled to the full
-  length (the report says so).
+  length -- by the counted days (``--weekday``) seen so far -- and the report says so.
 - **The metric** per customer: paid orders (``orders``), their totals in one currency
   (``revenue``; ``--currency``, default the most used), or web visits (``visits``);
   ``--weekday sat,sun`` counts only those days of the week.
-- **Recipients**: everyone the campaign reached, less its hold-out.
-- **The control group**: the campaign's hold-out (``--holdout`` on the campaign, less any
-  member an imported delivery reached anyway) when it has one; otherwise, or with
-  ``--control matched``, the non-recipients in the recipients' RFM cells at the start day
-  (recency, frequency and money, each 1-5 by quintile of the customers with paid orders
-  before it; ``0-0-0``: none yet), compared cell by cell and weighted to the recipients'
-  mix (``_matched``: coarser cells when the non-recipients are too few for fine ones).
-- **The estimate**: difference in differences -- the recipients' mean change (after
-  minus before) less the control group's, cell by cell when matched -- with a 95%
-  interval: a percentile bootstrap resampling recipients and control customers (within
-  each cell), seeded so the same data gives the same interval, or for very large groups
-  the normal approximation. The **lift** is the estimate as a share of what recipients
-  would have done without the campaign (their before plus the control group's change).
+- **With a hold-out** (the default when the campaign has one) the two groups are compared
+  as the draw assigned them, reached or not (intent to treat): the *target group* against
+  the *hold-out*. Comparing only the people reached would compare a selection -- a
+  receipt is printed only when someone buys -- with everyone held out.
+- **Without one** (or ``--control matched``): the *recipients* (everyone reached) against
+  the non-recipients in their RFM cells at the start day (recency, frequency and money,
+  each 1-5 by quintile of the customers with paid orders before it; ``0-0-0``: none yet),
+  compared cell by cell and weighted to the recipients' mix (``_matched``: coarser cells
+  when the non-recipients are too few for fine ones). Not randomised: the report says so.
+- **The estimate**: difference in differences -- the first group's mean change (after
+  minus before) less the control's, cell by cell when matched -- with a 95% interval: a
+  percentile bootstrap resampling customers of both groups (within each cell), seeded so
+  the same data gives the same interval, or for very large groups the normal
+  approximation; no interval below MIN_GROUP customers in a group. The **lift** is the
+  estimate as a share of what the group would have done without the campaign (its
+  before plus the control's change).
 - **Response rate**: the share of each group who did more of it in the after window than
   in the before window (for lapsed customers: who came back at all).
 """
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from crm_cli.domain import campaigns, dates, holdout, money
-from crm_cli.domain.reports import Chart, Col, Report, ReportArgs
+from crm_cli.domain.reports import Chart, Col, Report, ReportArgs, parse_days
 from crm_cli.errors import InvalidInput
 from crm_cli.storage import campaign_reports as cstore
 from crm_cli.storage import impact as store
@@ -47,50 +50,7 @@ DEFAULT_WINDOW = "8w"
 RESAMPLES = 2000
 BOOTSTRAP_DRAWS = 4_000_000  # resamples x customers: past this, fewer resamples
 NORMAL_ABOVE = 50_000  # customers: past this, the normal approximation
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_WORDS = {
-    **{d: i for i, d in enumerate(_DAYS)},
-    **{n: i for i, n in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
-                                   "saturday", "sunday"))},  # fmt: skip
-    "tues": 1, "wednes": 2, "thur": 3, "thurs": 3,
-}  # fmt: skip
-
-
-def parse_weekdays(text: str | None) -> frozenset[int] | None:
-    """``sat,sun``, ``saturday``, ``weekend``, ``weekdays``, ``mon-fri`` -> weekday numbers."""
-    if text is None or not text.strip():
-        return None
-    out: set[int] = set()
-    for part in text.lower().replace(" ", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part in ("weekend", "weekends"):
-            out |= {5, 6}
-        elif part in ("weekday", "weekdays", "workdays"):
-            out |= {0, 1, 2, 3, 4}
-        elif "-" in part:
-            a, _, b = part.partition("-")
-            if a not in _DAY_WORDS or b not in _DAY_WORDS:
-                raise InvalidInput(f"--weekday {text!r}: {part!r} is not a range like mon-fri")
-            i, j = _DAY_WORDS[a], _DAY_WORDS[b]
-            out |= set(range(i, j + 1)) if i <= j else set(range(i, 7)) | set(range(0, j + 1))
-        elif part in _DAY_WORDS:
-            out.add(_DAY_WORDS[part])
-        else:
-            raise InvalidInput(f"--weekday {text!r}: {part!r} is not a day (mon … sun, weekend)")
-    if not out:
-        raise InvalidInput(f"--weekday {text!r}: name at least one day")
-    return frozenset(out)
-
-
-def _window_days(text: str | None) -> int:
-    t = (text or DEFAULT_WINDOW).strip().lower()
-    units = {"d": 1, "w": 7}
-    n, unit = (t[:-1], t[-1]) if t[-1:] in units else (t, "d")
-    if not (n.isascii() and n.isdigit()) or not 1 <= int(n) * units[unit] <= 3660:
-        raise InvalidInput(f"--window {text!r}: give days or weeks, e.g. 56, 56d or 8w")
-    return int(n) * units[unit]
+MIN_GROUP = 5  # customers a group needs for an interval
 
 
 @dataclass
@@ -132,8 +92,8 @@ def impact(db: Db, args: ReportArgs) -> Report:
     metric = (args.metric or "orders").strip().lower()
     if metric not in METRICS:
         raise InvalidInput(f"--metric must be one of {', '.join(METRICS)}, not {args.metric!r}")
-    window = _window_days(args.window)
-    weekdays = parse_weekdays(args.weekdays)
+    window = parse_days(args.window or DEFAULT_WINDOW)
+    weekdays = dates.parse_weekdays(args.weekdays)
     tz = dates.local_tz()
     reach = cstore.first_reach(db, c.id)
     if not reach:
@@ -145,11 +105,21 @@ def impact(db: Db, args: ReportArgs) -> Report:
         start = dates.to_local(dates.from_db(min(reach.values())), tz).date()
     if start > today:
         raise InvalidInput(f"the campaign starts {start}, after today: nothing to compare yet")
+    if start.year < 1900:
+        raise InvalidInput(f"--from {args.start!r}: give a day from 1900 on")
     first, end = start - timedelta(days=window), start + timedelta(days=window)
     end_seen = min(end, today + timedelta(days=1))  # today counts as far as it has gone
-    scale = window / (end_seen - start).days
 
-    held = holdout.held_out(db, c) if c.holdout_at else set()
+    def counted(a: date, b: date) -> int:  # days in [a, b) the metric counts
+        return sum(1 for i in range((b - a).days)
+                   if weekdays is None or (a + timedelta(days=i)).weekday() in weekdays)  # fmt: skip
+
+    seen, full = counted(start, end_seen), counted(start, end)
+    if seen == 0:
+        raise InvalidInput(f"no {'/'.join(dates.WEEKDAY_NAMES[d] for d in sorted(weekdays or ()))}"
+                           f" since the start ({start}) yet: nothing to compare")  # fmt: skip
+    scale = full / seen
+
     control = (args.control or ("holdout" if c.holdout_pct else "matched")).strip().lower()
     if control not in CONTROLS:
         raise InvalidInput(f"--control must be holdout or matched, not {args.control!r}")
@@ -171,24 +141,28 @@ def impact(db: Db, args: ReportArgs) -> Report:
         return _Arm(ids, [before.get(i, 0) / unit for i in ids],
                     [after.get(i, 0) * scale / unit for i in ids])  # fmt: skip
 
-    treated = arm(sorted(i for i in reach if i not in held))
-    if not treated.ids:
-        raise InvalidInput(f"everyone campaign {c.name!r} reached is in its hold-out")
     notes: list[str] = []
     if control == "holdout":
-        contaminated = held & reach.keys()
-        ctrl = arm(sorted(held - reach.keys()))
+        # Intent to treat: the groups as the draw assigned them, reached or not. Comparing
+        # only the people reached would compare a selection (a receipt is printed only
+        # when someone buys) with everyone held out.
+        held, target = holdout.held_out(db, c), holdout.targets(db, c)
+        treated, ctrl = arm(sorted(target)), arm(sorted(held))
+        t_label, label = "target group", f"control: hold-out ({c.holdout_pct:g}%)"
         strata = [_Stratum(treated.diffs(), ctrl.diffs())]
-        label = f"control: hold-out ({c.holdout_pct:g}%)"
-        notes.append(f"control: the campaign's hold-out, {len(held)} drawn at random from the "
-                     f"segment (seed {c.holdout_seed}) and never reached by crm")  # fmt: skip
-        if contaminated:
-            notes.append(f"{len(contaminated)} hold-out member(s) an imported delivery reached "
-                         "anyway are left out of both groups")  # fmt: skip
-        if not ctrl.ids:
-            raise InvalidInput(f"every hold-out member of {c.name!r} was reached: no control group")
+        notes.append(
+            f"the groups as the hold-out draw assigned them (seed {c.holdout_seed}), reached or "
+            f"not: {len(target & reach.keys())} of the {len(target)} in the target group were "
+            "reached"
+        )  # fmt: skip
+        crossed = held & reach.keys()
+        if crossed:
+            notes.append(f"{len(crossed)} hold-out member(s) were reached anyway by an imported "
+                         "delivery: counted as held out, which shrinks the estimate")  # fmt: skip
     else:
-        ctrl, strata, on, own = _matched(db, treated, reach.keys(), start, currency, arm)
+        treated = arm(sorted(reach))
+        t_label = "recipients"
+        ctrl, strata, on, own = _matched(db, treated, reach.keys(), start, currency, arm, first)
         if on:
             label = f"control: matched on {on}"
             notes.append(
@@ -205,12 +179,14 @@ def impact(db: Db, args: ReportArgs) -> Report:
                 f"{MIN_CONTROLS}+ in the recency cells of 90% of the recipients; not a "
                 "randomised hold-out, so other differences between the groups may remain"
             )  # fmt: skip
+    if not treated.ids or not ctrl.ids:
+        raise InvalidInput(f"campaign {c.name!r}: one of the groups is empty, nothing to compare")
     did, low, high, method = _estimate(strata, random.Random(f"boot:{c.id}:{metric}:{start}"))
     t, k = treated.summary(), ctrl.summary()
     counterfactual = t["before"] + k["change"]
     lift = round(did / counterfactual * 100, 1) if counterfactual > 0 else None
     rows = [
-        {"group": "recipients", **t, "low": None, "high": None},
+        {"group": t_label, **t, "low": None, "high": None},
         {"group": label, **k, "low": None, "high": None},
         {"group": "difference in differences", "customers": None, "before": None,
          "after": None, "change": did, "low": low, "high": high,
@@ -226,18 +202,23 @@ def impact(db: Db, args: ReportArgs) -> Report:
             "visits": "web visits"}[metric]  # fmt: skip
     days_text = ""
     if weekdays is not None:
-        days_text = " on " + ",".join(_DAYS[d] for d in sorted(weekdays))
+        days_text = " on " + ",".join(dates.WEEKDAY_NAMES[d] for d in sorted(weekdays))
     notes.insert(0, f"{what}{days_text} per customer in {window} days: before "
                     f"{first}..{start - timedelta(days=1)}, after {start}..{end - timedelta(days=1)}")  # fmt: skip
-    if end_seen < end:
-        notes.append(f"the after window has run {(end_seen - start).days} of {window} days: "
-                     "its figures are scaled to the full window")  # fmt: skip
-    verdict = ("the interval excludes 0: a change this size is unlikely to be chance"
-               if low > 0 or high < 0 else "the interval includes 0: no clear effect")  # fmt: skip
-    notes.append(f"difference in differences {did:+.2f} (95% interval {low:+.2f} to {high:+.2f}, "
-                 f"{method}); {verdict}"
-                 + (f"; lift {lift:+.1f}% over what recipients would have done without it"
-                    if lift is not None else ""))  # fmt: skip
+    if seen < full:
+        notes.append(f"the after window has run {seen} of its {full} counted days: its figures "
+                     "are scaled to the full window")  # fmt: skip
+    if low is None:
+        verdict = (f"no interval: fewer than {MIN_GROUP} customers in a group, too few to "
+                   "tell an effect from chance")  # fmt: skip
+        notes.append(f"difference in differences {did:+.2f}; {verdict}")
+    else:
+        verdict = ("the interval excludes 0: a change this size is unlikely to be chance"
+                   if low > 0 or high < 0 else "the interval includes 0: no clear effect")  # fmt: skip
+        notes.append(f"difference in differences {did:+.2f} (95% interval {low:+.2f} to "
+                     f"{high:+.2f}, {method}); {verdict}"
+                     + (f"; lift {lift:+.1f}% over what they would have done without it"
+                        if lift is not None else ""))  # fmt: skip
     notes.append("responded: customers with more of these in the after window than before")
     cols = [Col("group", "group"), Col("customers", "customers", "int"),
             Col("before", "before", "num"), Col("after", "after", "num"),
@@ -278,7 +259,7 @@ MIN_CONTROLS = 5  # a stratum needs this many control customers to be compared o
 _LEVELS = (("RFM", 3), ("RF", 2), ("R", 1), ("", 0))  # cells: scores compared at each level
 
 
-def _matched(db, treated: _Arm, reached, start: date, currency, arm):
+def _matched(db, treated: _Arm, reached, start: date, currency, arm, first: date):
     """Non-recipients in the recipients' RFM cells at the start day, as strata.
 
     Cells are the recency, frequency and money scores (1-5 by quintile of the customers
@@ -288,16 +269,21 @@ def _matched(db, treated: _Arm, reached, start: date, currency, arm):
     nearest such cell. Each control customer is weighted by its stratum's share of the
     recipients over the stratum's control count. Returns (control arm, strata, the level
     -- "RFM", "RF", "R" or "" --, recipients in a cell of their own)."""
-    from crm_cli.domain.reports.customers import _scorer
+    from crm_cli.domain.reports.customers import scorer
 
-    history = store.order_history(db, start.isoformat(), currency)
+    money_in = currency or store.main_currency(db, "0001-01-01", start.isoformat())
+    history = store.order_history(db, start.isoformat(), money_in)
     day = start.toordinal()
     recency = [day - date.fromisoformat(h[2]).toordinal() for h in history]
-    r_of = _scorer(recency, low_is_good=True)
-    f_of = _scorer([h[1] for h in history])
-    m_of = _scorer([h[3] for h in history])
+    r_of = scorer(recency, low_is_good=True)
+    f_of = scorer([h[1] for h in history])
+    m_of = scorer([h[3] for h in history])
     cell = {h[0]: (r_of(rec), f_of(h[1]), m_of(h[3])) for h, rec in zip(history, recency)}
-    candidates = [cid for cid in store.contact_ids(db) if cid not in reached]
+    # Non-recipients; one added after the before window began with no orders before the
+    # start did not exist then, and would read as a customer who bought nothing.
+    late = store.created_since(db, dates.to_db(datetime.combine(first, time(), dates.local_tz())))
+    candidates = [cid for cid in store.contact_ids(db)
+                  if cid not in reached and (cid in cell or cid not in late)]  # fmt: skip
     if len(candidates) < MIN_CONTROLS:
         raise InvalidInput(
             f"only {len(candidates)} contacts were not reached: too few to compare with"
@@ -337,13 +323,16 @@ def _matched(db, treated: _Arm, reached, start: date, currency, arm):
 
 def _estimate(strata: list[_Stratum], rng: random.Random):
     """The difference in differences over the strata, each weighted by its share of the
-    recipients, and its 95% interval: (estimate, low, high, how it was computed). The
-    bootstrap resamples recipients and control customers within each stratum."""
+    recipients, and its 95% interval: (estimate, low, high, how it was computed); no
+    interval (None) when a group has fewer than MIN_GROUP customers. The bootstrap
+    resamples recipients and control customers within each stratum."""
     n_t = sum(len(s.t) for s in strata)
     w = [len(s.t) / n_t for s in strata]
     est = sum(wi * (statistics.fmean(s.t) - statistics.fmean(s.c)) for wi, s in zip(w, strata))
     n = n_t + sum(len(s.c) for s in strata)
-    if n > NORMAL_ABOVE or n_t < 2 or n - n_t < 2:
+    if n_t < MIN_GROUP or n - n_t < MIN_GROUP:
+        return est, None, None, None
+    if n > NORMAL_ABOVE:
         se = math.sqrt(sum(wi * wi * (_var(s.t) / len(s.t) + _var(s.c) / len(s.c))
                            for wi, s in zip(w, strata)))  # fmt: skip
         return est, est - 1.96 * se, est + 1.96 * se, "normal approximation"
