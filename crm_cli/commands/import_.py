@@ -117,6 +117,13 @@ MapOpt = Annotated[
 EncodingOpt = Annotated[str | None, _opt("--encoding", help="Text encoding (default: detected).")]
 DelimiterOpt = Annotated[str | None, _opt("--delimiter", help="CSV delimiter (default: sniffed).")]
 DryRunOpt = Annotated[bool, _opt("--dry-run", help="Validate and count everything; write nothing.")]
+TableFormatOpt = Annotated[
+    str | None, _opt("--format", help="csv, json or ndjson (default: detected).")
+]
+RejectsOpt = Annotated[
+    str | None,
+    _opt("--rejects", help="Reject file (default: FILE.rejects.csv here).", metavar="PATH"),
+]
 
 
 def _make(kind: str, doc: str):
@@ -251,17 +258,12 @@ def campaign_stats_cmd(
     campaign: Annotated[
         str, _opt("--campaign", help="The campaign the figures belong to.", metavar="NAME")
     ],
-    fmt: Annotated[
-        str | None, _opt("--format", help="csv, json or ndjson (default: detected).")
-    ] = None,
+    fmt: TableFormatOpt = None,
     map_: MapOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     dry_run: DryRunOpt = False,
-    rejects: Annotated[
-        str | None,
-        _opt("--rejects", help="Reject file (default: FILE.rejects.csv here).", metavar="PATH"),
-    ] = None,
+    rejects: RejectsOpt = None,
     json_: JsonOpt = False,
 ):
     """Import an ad or social campaign's daily cost, impressions, clicks and conversions
@@ -283,9 +285,7 @@ def deliveries_cmd(
     campaign: Annotated[
         str, _opt("--campaign", help="The campaign the deliveries belong to.", metavar="NAME")
     ],
-    fmt: Annotated[
-        str | None, _opt("--format", help="csv, json or ndjson (default: detected).")
-    ] = None,
+    fmt: TableFormatOpt = None,
     map_: MapOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
@@ -299,10 +299,7 @@ def deliveries_cmd(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
-    rejects: Annotated[
-        str | None,
-        _opt("--rejects", help="Reject file (default: FILE.rejects.csv here).", metavar="PATH"),
-    ] = None,
+    rejects: RejectsOpt = None,
     json_: JsonOpt = False,
 ):
     """Import a campaign's reach outside crm (CSV or NDJSON: contact email or id, channel --
