@@ -346,7 +346,9 @@ def campaign_cmd(
     csv_: CsvOpt = False,
 ):
     """One campaign's results: sent, skipped by reason, bounced, complained, opted out,
-    replied, converted, revenue; for ad campaigns cost, CTR and cost per conversion."""
+    replied, converted, revenue; reach per channel (returned letters, opens, visits), the
+    hold-out, coupons, tickets and satisfaction; for ad campaigns cost, CTR and cost per
+    conversion."""
     args = reports.ReportArgs((name,), window=window)
     _show(ctx, "campaign", args, json_, csv_, False)
 
